@@ -1,0 +1,113 @@
+using System.Runtime.Intrinsics;
+
+namespace AdaBits.Quantization;
+
+/// <summary>What one PACT activation quantizer does (reference §2.4).</summary>
+internal readonly record struct PactSpec(bool DoubleSide, bool Quantize, QuantScheme Scheme, int Bits)
+{
+    internal Staircase Stairs => Quantize ? new Staircase(Scheme, Bits) : default;
+}
+
+/// <summary>
+/// PACT clipping and quantization in one pass over the activations, and its backward in one more:
+/// the naive graph is about ten tensor ops forward and as many backward. Float32 operation order
+/// follows the reference's torch ops, so outputs equal the plain-torch path.
+/// </summary>
+internal static unsafe class PactKernel
+{
+    internal static void Forward(float* x, float* y, long n, float alpha, PactSpec spec)
+    {
+        var stairs = spec.Stairs;
+        ParallelRanges.Run(n, (s, e) =>
+        {
+            long i = s;
+            if (Vector512.IsHardwareAccelerated) i = ForwardRange<V512>(x, y, i, e, alpha, spec, stairs);
+            else if (Vector256.IsHardwareAccelerated) i = ForwardRange<V256>(x, y, i, e, alpha, spec, stairs);
+            ForwardRange<Scalar>(x, y, i, e, alpha, spec, stairs);
+            return 0;
+        });
+    }
+
+    /// <summary>Writes dL/dx into gx and returns dL/d|alpha|.</summary>
+    internal static double Backward(float* x, float* g, float* gx, long n, float alpha, PactSpec spec)
+    {
+        var stairs = spec.Stairs;
+        return ParallelRanges.Run(n, (s, e) =>
+        {
+            long i = s;
+            double ga = 0;
+            if (Vector512.IsHardwareAccelerated) i = BackwardRange<V512>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
+            else if (Vector256.IsHardwareAccelerated) i = BackwardRange<V256>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
+            BackwardRange<Scalar>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
+            return ga;
+        });
+    }
+
+    static T Clip<T>(T xv, T a, T negA, bool doubleSide) where T : struct, ISimd<T> =>
+        doubleSide
+            ? T.Select(T.LessOrEqual(xv, negA), negA, T.Select(T.Less(xv, a), xv, a))
+            : T.Select(T.Less(xv, a), T.Max(xv, T.Splat(0f)), a);
+
+    static long ForwardRange<T>(float* x, float* y, long i, long end, float alpha, PactSpec spec, Staircase stairs)
+        where T : struct, ISimd<T>
+    {
+        var a = T.Splat(alpha);
+        var negA = T.Splat(-alpha);
+        var one = T.Splat(1f);
+        var half = T.Splat(0.5f);
+        var two = T.Splat(2f);
+        for (; i + T.Count <= end; i += T.Count)
+        {
+            var c = Clip(T.Load(x + i), a, negA, spec.DoubleSide);
+            T yv;
+            if (!spec.Quantize) yv = c;
+            else if (!spec.DoubleSide) yv = T.Mul(stairs.Apply(T.Div(c, a)), a);
+            else yv = T.Mul(a, T.Sub(T.Mul(two, stairs.Apply(T.Mul(T.Add(T.Div(c, a), one), half))), one));
+            T.Store(yv, y + i);
+        }
+        return i;
+    }
+
+    static long BackwardRange<T>(float* x, float* g, float* gx, long i, long end, float alpha, PactSpec spec,
+        Staircase stairs, ref double gaTotal) where T : struct, ISimd<T>
+    {
+        var a = T.Splat(alpha);
+        var negA = T.Splat(-alpha);
+        var zero = T.Splat(0f);
+        var one = T.Splat(1f);
+        var half = T.Splat(0.5f);
+        var two = T.Splat(2f);
+        // alpha's gradient where x is clipped below / above: Q(0), Q(1) (or their 2Q - 1 double-sided forms)
+        float lowQ = spec.Quantize ? (spec.DoubleSide ? 2f * stairs.Q0 - 1f : stairs.Q0) : (spec.DoubleSide ? -1f : 0f);
+        float highQ = spec.Quantize ? (spec.DoubleSide ? 2f * stairs.Q1 - 1f : stairs.Q1) : 1f;
+        var low = T.Splat(lowQ);
+        var high = T.Splat(highQ);
+        var acc = zero;
+        int inBlock = 0;
+        for (; i + T.Count <= end; i += T.Count)
+        {
+            var xv = T.Load(x + i);
+            var gv = T.Load(g + i);
+            var below = spec.DoubleSide ? T.Less(negA, xv) : T.Less(zero, xv);
+            var lessA = T.Less(xv, a);
+            var inside = T.And(below, lessA);
+            T.Store(T.And(inside, gv), gx + i);
+            T inner;
+            if (!spec.Quantize) inner = zero;
+            else
+            {
+                var c = T.Select(inside, xv, zero);
+                var u = T.Div(c, a);
+                inner = spec.DoubleSide
+                    ? T.Sub(T.Sub(T.Mul(two, stairs.Apply(T.Mul(T.Add(u, one), half))), one), u)
+                    : T.Sub(stairs.Apply(u), u);
+            }
+            var factor = T.Select(inside, inner, T.Select(lessA, low, high));
+            acc = T.Add(acc, T.Mul(gv, factor));
+            // Flush lane sums to double now and then: float accumulation over millions of elements drifts.
+            if (++inBlock == 256) { gaTotal += T.Sum(acc); acc = zero; inBlock = 0; }
+        }
+        gaTotal += T.Sum(acc);
+        return i;
+    }
+}

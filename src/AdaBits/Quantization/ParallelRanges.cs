@@ -1,0 +1,38 @@
+namespace AdaBits.Quantization;
+
+/// <summary>
+/// Splits an elementwise pass over both cores. Small tensors stay on the calling thread: below a few
+/// hundred KB the hand-off costs more than it saves.
+/// </summary>
+internal static class ParallelRanges
+{
+    const long MinPerThread = 1 << 15;
+    const int Align = 64;
+
+    internal static int Parts(long n) =>
+        (int)Math.Clamp(n / MinPerThread, 1, Environment.ProcessorCount);
+
+    internal static (long Start, long End) Range(long n, int parts, int part)
+    {
+        long per = (n + parts - 1) / parts;
+        per = (per + Align - 1) / Align * Align;
+        long start = Math.Min(n, per * part);
+        return (start, Math.Min(n, start + per));
+    }
+
+    /// <summary>Runs body over [0, n) split in parts; returns the sum of what each part returned.</summary>
+    internal static double Run(long n, Func<long, long, double> body)
+    {
+        int parts = Parts(n);
+        if (parts == 1) return body(0, n);
+        var partial = new double[parts];
+        Parallel.For(0, parts, p =>
+        {
+            var (s, e) = Range(n, parts, p);
+            partial[p] = s < e ? body(s, e) : 0;
+        });
+        double total = 0;
+        foreach (var v in partial) total += v;
+        return total;
+    }
+}
