@@ -1,20 +1,70 @@
-using AdaBits.Quantization;
-using static TorchSharp.torch;
-var x = randn(1000);
-var a = tensor(1.5f, requires_grad: true);
-var x1 = x.clone().requires_grad_(true); var x2 = x.clone().requires_grad_(true);
-var y1 = Pact.Apply(x1, a, 3, QuantScheme.Original, false, true, fused: true);
-var y2 = Pact.Apply(x2, a, 3, QuantScheme.Original, false, true, fused: false);
-Console.WriteLine($"fwd maxdiff {(y1 - y2).abs().max().item<float>()}");
-var g = randn(1000);
-(y1 * g).sum().backward(); var ga1 = a.grad.clone(); a.grad.zero_();
-(y2 * g).sum().backward(); var ga2 = a.grad.clone();
-Console.WriteLine($"gx diff {(x1.grad - x2.grad).abs().max().item<float>()} ga {ga1.item<float>()} {ga2.item<float>()}");
-var w = randn(64, 32, 3, 3).requires_grad_(true); var w2 = w.detach().clone().requires_grad_(true);
-var spec = new WeightSpec(4, QuantScheme.Modified, true, 0.05);
-var (q1, s1) = WeightTransform.Apply(w, spec, fused: true);
-var (q2, s2) = WeightTransform.Apply(w2, spec, fused: false);
-Console.WriteLine($"w fwd diff {(q1 - q2).abs().max().item<float>()} s {s1} {s2}");
-var gw = randn(64, 32, 3, 3);
-(q1 * gw).sum().backward(); (q2 * gw).sum().backward();
-Console.WriteLine($"w grad diff {(w.grad - w2.grad).abs().max().item<float>()} scale {w2.grad.abs().max().item<float>()}");
+using AdaBits.Cli;
+using AdaBits.Cli.Commands;
+
+return CliMain.Run(args);
+
+namespace AdaBits.Cli
+{
+    internal static class CliMain
+    {
+        internal const string Usage = """
+            adabits: one model, many bit-widths (SAT + AdaBits on TorchSharp)
+
+            usage: adabits <command> [options]
+
+            commands:
+              schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
+              bench     benchmarks (quant-overhead)
+
+            'adabits <command> --help' describes a command. Add --verbose for stack traces.
+            """;
+
+        static readonly Dictionary<string, Func<string[], int>> Commands = new()
+        {
+            ["schemes"] = SchemesCommand.Run,
+            ["bench"] = BenchCommand.Run,
+        };
+
+        internal static int Run(string[] args)
+        {
+            bool verbose = args.Contains("--verbose");
+            args = args.Where(a => a != "--verbose").ToArray();
+            try
+            {
+                if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+                {
+                    Console.WriteLine(Usage);
+                    return args.Length == 0 ? 2 : 0;
+                }
+                if (!Commands.TryGetValue(args[0], out var command))
+                    throw new UsageException($"unknown command '{args[0]}' (commands: {string.Join(", ", Commands.Keys)})");
+                AdaBits.Runtime.MallocTuning.Apply();
+                return command(args[1..]);
+            }
+            catch (UsageException e)
+            {
+                Console.Error.WriteLine($"adabits: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (!verbose)
+            {
+                Console.Error.WriteLine($"adabits: error: {OneLine(e)}");
+                return 1;
+            }
+        }
+
+        static string OneLine(Exception e)
+        {
+            var inner = e is AggregateException { InnerException: { } i } ? i : e;
+            return inner.Message.ReplaceLineEndings(" ");
+        }
+
+        /// <summary>Prints a command's help and returns true when --help or -h was asked for.</summary>
+        internal static bool Help(string[] args, string text)
+        {
+            if (!args.Contains("--help") && !args.Contains("-h")) return false;
+            Console.WriteLine(text);
+            return true;
+        }
+    }
+}

@@ -46,7 +46,7 @@ internal static unsafe class PactKernel
     static T Clip<T>(T xv, T a, T negA, bool doubleSide) where T : struct, ISimd<T> =>
         doubleSide
             ? T.Select(T.LessOrEqual(xv, negA), negA, T.Select(T.Less(xv, a), xv, a))
-            : T.Select(T.Less(xv, a), T.Max(xv, T.Splat(0f)), a);
+            : T.Min(T.Max(xv, T.Splat(0f)), a); // min(relu(x), a): equal values to the reference's where(x < a, relu(x), a)
 
     static long ForwardRange<T>(float* x, float* y, long i, long end, float alpha, PactSpec spec, Staircase stairs)
         where T : struct, ISimd<T>

@@ -9,6 +9,7 @@ internal readonly struct Staircase
     public readonly float A;          // divisor a
     public readonly float AMinus1;
     public readonly float Q0, Q1;     // q_k(0), q_k(1): the alpha gradient outside the clipping range
+    readonly float inverseA;          // exact 1/a where a is a power of two (modified, centered)
 
     public Staircase(QuantScheme scheme, int bits)
     {
@@ -18,6 +19,7 @@ internal readonly struct Staircase
         AMinus1 = A - 1f;
         Q0 = QuantSchemes.QuantizeUnchecked(0f, A, scheme);
         Q1 = QuantSchemes.QuantizeUnchecked(1f, A, scheme);
+        inverseA = 1f / A;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -27,6 +29,7 @@ internal readonly struct Staircase
         if (Scheme == QuantScheme.Original) return T.Div(T.RoundEven(T.Mul(u, a)), a);
         var f = T.Min(T.Floor(T.Mul(u, a)), T.Splat(AMinus1));
         if (Scheme == QuantScheme.Centered) f = T.Add(f, T.Splat(0.5f));
-        return T.Div(f, a);
+        // a = 2^b: multiplying by 1/a is exact, and much cheaper than the division
+        return T.Mul(f, T.Splat(inverseA));
     }
 }

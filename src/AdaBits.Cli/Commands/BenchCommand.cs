@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using AdaBits.Models;
+using AdaBits.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AdaBits.Cli.Commands;
+
+internal static class BenchCommand
+{
+    const string Help = """
+        usage: adabits bench quant-overhead [--batch 128] [--rounds 15] [--warmup 3]
+
+        quant-overhead: the cost of fake quantization on the CIFAR ResNet-20 shape (3x32x32, random
+        data). Measures, interleaved in one run, a training step (forward, backward, SGD step) and an
+        eval forward of the plain fp32 network and of the quantized network at 4 bits (clamp, rescale,
+        rescale_conv on), then prints the medians and, last, train_overhead_ratio and
+        eval_overhead_ratio (quantized time / fp32 time).
+        """;
+
+    internal static int Run(string[] args)
+    {
+        if (CliMain.Help(args, Help)) return 0;
+        var a = new CliArgs("bench", args, new HashSet<string> { "--batch", "--rounds", "--warmup" }, new HashSet<string>());
+        if (a.Positional.Count != 1) throw new UsageException("bench: name one benchmark: quant-overhead");
+        if (a.Positional[0] != "quant-overhead") throw new UsageException($"bench: unknown benchmark '{a.Positional[0]}' (known: quant-overhead)");
+        return QuantOverhead(a.GetInt("--batch", 128, 1, 4096), a.GetInt("--rounds", 15, 3, 1000), a.GetInt("--warmup", 3, 0, 100));
+    }
+
+    static int QuantOverhead(int batch, int rounds, int warmup)
+    {
+        torch.manual_seed(0);
+        var options = new QuantOptions { BitsList = [new Bits(4)], Clamp = true, Rescale = true, RescaleConv = true };
+        using var fp = new FloatResNetCifar();
+        using var q = new QResNetCifar(options).SetBits(4);
+        using var x = randint(0, 256, [batch, 3, 32, 32]).to(float32);
+        using var y = randint(0, 10, [batch]);
+        var optFp = optim.SGD(fp.parameters(), 0.01, momentum: 0.9);
+        var optQ = optim.SGD(q.parameters(), 0.01, momentum: 0.9);
+
+        double TrainStep(nn.Module<Tensor, Tensor> m, optim.Optimizer opt)
+        {
+            var sw = Stopwatch.StartNew();
+            using (NewDisposeScope())
+            {
+                m.train();
+                opt.zero_grad();
+                var loss = nn.functional.cross_entropy(m.call(x), y);
+                loss.backward();
+                opt.step();
+            }
+            return sw.Elapsed.TotalMilliseconds;
+        }
+        double EvalStep(nn.Module<Tensor, Tensor> m)
+        {
+            var sw = Stopwatch.StartNew();
+            using (NewDisposeScope())
+            using (no_grad())
+            {
+                m.eval();
+                m.call(x);
+            }
+            return sw.Elapsed.TotalMilliseconds;
+        }
+
+        Console.WriteLine($"ResNet-20, batch {batch}, {torch.get_num_threads()} threads, {rounds} rounds after {warmup} warm-up (interleaved)");
+        var tf = new List<double>(); var tq = new List<double>(); var ef = new List<double>(); var eq = new List<double>();
+        for (int r = 0; r < warmup + rounds; r++)
+        {
+            double a1 = TrainStep(fp, optFp), a2 = TrainStep(q, optQ);
+            if (r >= warmup) { tf.Add(a1); tq.Add(a2); }
+        }
+        for (int r = 0; r < warmup + rounds; r++)
+        {
+            double a1 = EvalStep(fp), a2 = EvalStep(q);
+            if (r >= warmup) { ef.Add(a1); eq.Add(a2); }
+        }
+        double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
+        double mtf = Median(tf), mtq = Median(tq), mef = Median(ef), meq = Median(eq);
+        Console.WriteLine();
+        Console.WriteLine($"{"step",-12}{"fp32 ms",10}{"4-bit ms",10}{"ratio",8}{"img/s fp32",12}{"img/s 4-bit",13}");
+        Console.WriteLine($"{"train",-12}{mtf,10:F1}{mtq,10:F1}{mtq / mtf,8:F3}{batch / mtf * 1000,12:F0}{batch / mtq * 1000,13:F0}");
+        Console.WriteLine($"{"eval",-12}{mef,10:F1}{meq,10:F1}{meq / mef,8:F3}{batch / mef * 1000,12:F0}{batch / meq * 1000,13:F0}");
+        Console.WriteLine();
+        Console.WriteLine($"train_overhead_ratio: {mtq / mtf:F3}");
+        Console.WriteLine($"eval_overhead_ratio: {meq / mef:F3}");
+        return 0;
+    }
+}

@@ -1,0 +1,119 @@
+using AdaBits.Modules;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdaBits.Models;
+
+/// <summary>
+/// The reference's CIFAR ResNet (models.q_resnet_cifar, §4.1): depth 20/56/110, head and classifier
+/// weights at max(bits_list) bits, the image entering unquantized. Keys: head.*, stage_{j}_layer_{i}.*,
+/// classifier.0.*.
+/// </summary>
+public sealed class QResNetCifar : nn.Module<Tensor, Tensor>
+{
+    static readonly long[] Features = [16, 32, 64];
+
+    readonly Sequential head;
+    readonly List<QBasicBlock> blocks = [];
+    readonly AdaptiveAvgPool2d avgpool;
+    readonly Sequential classifier;
+
+    public static int BlocksPerStage(int depth) => depth switch
+    {
+        20 => 3,
+        56 => 9,
+        110 => 18,
+        _ => throw new ArgumentException($"depth {depth} is not one of 20, 56, 110"),
+    };
+
+    public QResNetCifar(QuantOptions options, int depth = 20, int numClasses = 10, int inChannels = 3,
+        bool resetParameters = true) : base(nameof(QResNetCifar))
+    {
+        int n = BlocksPerStage(depth);
+        bool affine = !options.StatsSharing;
+        int maxBits = options.MaxWeightBits;
+        head = nn.Sequential(
+            ("0", new QConv2d(options, inChannels, Features[0], 3, 1, 1, bias: false, bitwMin: maxBits, bitaMin: 8, weightOnly: true)),
+            ("1", new SwitchableBatchNorm2d(options, Features[0], affine)),
+            ("2", nn.ReLU(inplace: true)));
+        register_module("head", head);
+        long channels = Features[0];
+        for (int j = 0; j < Features.Length; j++)
+            for (int i = 0; i < n; i++)
+            {
+                long stride = i == 0 && j != 0 ? 2 : 1;
+                var block = new QBasicBlock(options, channels, Features[j], stride, affine);
+                blocks.Add(block);
+                register_module($"stage_{j}_layer_{i}", block);
+                channels = Features[j];
+            }
+        avgpool = nn.AdaptiveAvgPool2d(1);
+        register_module("avgpool", avgpool);
+        classifier = nn.Sequential(("0", new QLinear(options, channels, numClasses, bias: true, bitwMin: maxBits)));
+        register_module("classifier", classifier);
+        if (resetParameters) Initialization.ResetParameters(this);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = head.call(x);
+        foreach (var b in blocks) y = b.call(y);
+        y = avgpool.call(y).flatten(1);
+        return classifier.call(y).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Basic residual block: conv-BN-ReLU-conv-BN plus identity or projection shortcut, then ReLU.</summary>
+public sealed class QBasicBlock : nn.Module<Tensor, Tensor>
+{
+    readonly Sequential body;
+    readonly Sequential? shortcut;
+    readonly ReLU post_relu;
+
+    public QBasicBlock(QuantOptions options, long inChannels, long outChannels, long stride, bool affine) : base(nameof(QBasicBlock))
+    {
+        body = nn.Sequential(
+            ("0", new QConv2d(options, inChannels, outChannels, 3, stride, 1, bias: false)),
+            ("1", new SwitchableBatchNorm2d(options, outChannels, affine)),
+            ("2", nn.ReLU(inplace: true)),
+            ("3", new QConv2d(options, outChannels, outChannels, 3, 1, 1, bias: false)),
+            ("4", new SwitchableBatchNorm2d(options, outChannels, affine)));
+        register_module("body", body);
+        if (stride != 1 || inChannels != outChannels)
+        {
+            shortcut = nn.Sequential(
+                ("0", new QConv2d(options, inChannels, outChannels, 1, stride, 0, bias: false)),
+                ("1", new SwitchableBatchNorm2d(options, outChannels, affine)));
+            register_module("shortcut", shortcut);
+        }
+        post_relu = nn.ReLU(inplace: true);
+        register_module("post_relu", post_relu);
+        conv1 = (QConv2d)body[0];
+        bn1 = (SwitchableBatchNorm2d)body[1];
+        relu = (ReLU)body[2];
+        conv2 = (QConv2d)body[3];
+        bn2 = (SwitchableBatchNorm2d)body[4];
+    }
+
+    readonly QConv2d conv1, conv2;
+    readonly SwitchableBatchNorm2d bn1, bn2;
+    readonly ReLU relu;
+
+    /// <summary>body(x), skipping the middle ReLU where the second conv's PACT clip already applies it.</summary>
+    Tensor Body(Tensor x)
+    {
+        var y = bn1.call(conv1.call(x));
+        if (!conv2.ClipsInputAtZero(conv2.DoubleSide)) y = relu.call(y);
+        return bn2.call(conv2.call(y));
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var residual = shortcut is null ? x : shortcut.call(x);
+        var sum = Body(x).add_(residual);
+        return post_relu.call(sum).MoveToOuterDisposeScope();
+    }
+}

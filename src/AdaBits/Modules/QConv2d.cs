@@ -1,0 +1,68 @@
+using static TorchSharp.torch;
+
+namespace AdaBits.Modules;
+
+/// <summary>
+/// Conv2d with SAT weight quantization and PACT input quantization (reference §2.2-2.6).
+/// State-dict keys: weight, bias (if any), alpha.
+/// </summary>
+public sealed class QConv2d : QuantizedLayer
+{
+    public long InChannels { get; }
+    public long OutChannels { get; }
+    public long KernelSize { get; }
+    public long Stride { get; }
+    public long Padding { get; }
+    public long Dilation { get; }
+    public long Groups { get; }
+    public bool SamePadding { get; }
+    public bool DoubleSide { get; }
+
+    public QConv2d(QuantOptions options, long inChannels, long outChannels, long kernelSize, long stride = 1,
+        long padding = 0, long dilation = 1, long groups = 1, bool bias = true, bool samePadding = false,
+        int? bitwMin = null, int? bitaMin = null, bool pactFp = false, bool doubleSide = false, bool weightOnly = false)
+        : base(nameof(QConv2d), options, [outChannels, inChannels / groups, kernelSize, kernelSize], outChannels, bias,
+            8f, bitwMin, bitaMin, pactFp, weightOnly)
+    {
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"QConv2d: channels ({inChannels}, {outChannels}) must be divisible by groups {groups}");
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        KernelSize = kernelSize;
+        Stride = stride;
+        Padding = samePadding ? 0 : padding;
+        Dilation = dilation;
+        Groups = groups;
+        SamePadding = samePadding;
+        DoubleSide = doubleSide;
+    }
+
+    protected override double? RescaleTarget() => !Options.RescaleConv ? null
+        : Options.RescaleType == RescaleType.Constant
+            ? Quantization.WeightTransform.ConstantTarget(OutChannels * KernelSize * KernelSize)
+            : weight.detach().std().item<float>();
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = SamePadding ? PadSame(input) : input;
+        var (bitw, bita) = EffectiveBits();
+        if (bitw == 0) return x.alias().MoveToOuterDisposeScope();
+        var (w, _) = TransformedWeight(bitw, applyScale: true);
+        var xq = QuantizeInput(x, bita, DoubleSide);
+        return nn.functional.conv2d(xq, w, bias, [Stride, Stride], [Padding, Padding], [Dilation, Dilation], Groups)
+            .MoveToOuterDisposeScope();
+    }
+
+    /// <summary>TensorFlow-style SAME padding: out = ceil(in / stride), extra on the bottom/right.</summary>
+    Tensor PadSame(Tensor x)
+    {
+        long Total(long size)
+        {
+            long output = (size + Stride - 1) / Stride;
+            return Math.Max((output - 1) * Stride + (KernelSize - 1) * Dilation + 1 - size, 0);
+        }
+        long h = Total(x.shape[^2]), w = Total(x.shape[^1]);
+        return nn.functional.pad(x, [w / 2, w - w / 2, h / 2, h - h / 2]);
+    }
+}

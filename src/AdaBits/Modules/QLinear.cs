@@ -1,0 +1,39 @@
+using static TorchSharp.torch;
+
+namespace AdaBits.Modules;
+
+/// <summary>
+/// Linear layer with SAT weight quantization and PACT input quantization (reference §2.7). With
+/// `rescale`, training scales the weight by s; evaluation leaves the weight and divides the bias by s,
+/// as the reference does (logits differ by the factor s, argmax does not).
+/// </summary>
+public sealed class QLinear : QuantizedLayer
+{
+    public long InFeatures { get; }
+    public long OutFeatures { get; }
+
+    public QLinear(QuantOptions options, long inFeatures, long outFeatures, bool bias = true,
+        int? bitwMin = null, int? bitaMin = null, bool pactFp = false, bool weightOnly = false)
+        : base(nameof(QLinear), options, [outFeatures, inFeatures], outFeatures, bias, 10f, bitwMin, bitaMin, pactFp, weightOnly)
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+    }
+
+    protected override double? RescaleTarget() => !Options.Rescale ? null
+        : Options.RescaleType == RescaleType.Constant
+            ? Quantization.WeightTransform.ConstantTarget(OutFeatures)
+            : weight.detach().std().item<float>();
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var (bitw, bita) = EffectiveBits();
+        if (bitw == 0) return input.alias().MoveToOuterDisposeScope();
+        bool scaleWeight = training || !Options.Rescale;
+        var (w, s) = TransformedWeight(bitw, applyScale: scaleWeight);
+        var b = bias is null || scaleWeight ? bias : bias.div(s);
+        var xq = QuantizeInput(input, bita, doubleSide: false);
+        return nn.functional.linear(xq, w, b).MoveToOuterDisposeScope();
+    }
+}

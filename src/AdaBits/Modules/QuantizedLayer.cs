@@ -1,0 +1,141 @@
+using AdaBits.Quantization;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdaBits.Modules;
+
+/// <summary>
+/// What QConv2d and QLinear share (reference §2.2-2.5): latent weight, optional bias, PACT clipping
+/// level(s) alpha, the active bits with per-layer floors, and a per-bit-width cache of the transformed
+/// weight for inference.
+/// </summary>
+public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
+{
+    protected readonly QuantOptions Options;
+    public Parameter weight { get; }
+    public Parameter? bias { get; }
+    public Parameter alpha { get; }
+
+    public int? BitwMin { get; }
+    public int? BitaMin { get; }
+    public bool WeightOnly { get; }
+    public bool PactFp { get; }
+    public Bits Bits { get; set; }
+
+    readonly Dictionary<int, CachedWeight> evalCache = new();
+
+    sealed record CachedWeight(Tensor Snapshot, Tensor Weight, double Scale);
+
+    protected QuantizedLayer(string name, QuantOptions options, long[] weightShape, long biasSize, bool hasBias,
+        float alphaInit, int? bitwMin, int? bitaMin, bool pactFp, bool weightOnly) : base(name)
+    {
+        Options = options;
+        BitwMin = bitwMin;
+        BitaMin = bitaMin;
+        PactFp = pactFp;
+        WeightOnly = weightOnly || options.WeightOnly;
+        Bits = options.DefaultBits;
+        weight = new Parameter(empty(weightShape));
+        register_parameter("weight", weight);
+        if (hasBias)
+        {
+            bias = new Parameter(empty(biasSize));
+            register_parameter("bias", bias);
+        }
+        alpha = new Parameter(options.SwitchAlpha ? full(options.BitsList.Count, alphaInit) : tensor(alphaInit));
+        register_parameter("alpha", alpha);
+        ResetParametersPyTorchDefault();
+    }
+
+    /// <summary>PyTorch's default init for conv/linear: Kaiming-uniform (a = sqrt 5) weight, uniform bias.</summary>
+    void ResetParametersPyTorchDefault()
+    {
+        using var _ = no_grad();
+        nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
+        if (bias is not null)
+        {
+            long fanIn = weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            double bound = fanIn > 0 ? 1 / Math.Sqrt(fanIn) : 0;
+            nn.init.uniform_(bias, -bound, bound);
+        }
+    }
+
+    /// <summary>Effective (bitw, bita) after the per-layer floors and weight_only (reference §2.2).</summary>
+    public (int Bitw, int Bita) EffectiveBits()
+    {
+        int bw = BitwMin is int wmin ? Math.Max(Bits.Weight, wmin) : Bits.Weight;
+        int ba = BitaMin is int amin ? Math.Max(Bits.Activation, amin) : Bits.Activation;
+        if (WeightOnly) ba = 32;
+        return (bw, ba);
+    }
+
+    /// <summary>Target sigma* for SAT rescaling, or null when this layer type does not rescale.</summary>
+    protected abstract double? RescaleTarget();
+
+    /// <summary>PACT on the input when the layer quantizes activations or has pact_fp.</summary>
+    protected Tensor QuantizeInput(Tensor x, int bita, bool doubleSide)
+    {
+        bool quantizeActs = bita < 32 && !WeightOnly;
+        if (!quantizeActs && !PactFp) return x.alias();
+        using var a = Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();
+        return Pact.Apply(x, a, quantizeActs ? bita : 32, Options.ActScheme, doubleSide, quantizeActs, Options.Fused ? null : false);
+    }
+
+    /// <summary>
+    /// The weight for the forward at bitw, and the SAT scale s. With applyScale false the weight is left
+    /// unscaled (the linear layer's eval mode divides its bias by s instead).
+    /// </summary>
+    protected (Tensor Weight, double Scale) TransformedWeight(int bitw, bool applyScale)
+    {
+        var spec = new WeightSpec(bitw, Options.WeightScheme, Options.Clamp, RescaleTarget(), applyScale);
+        bool cacheable = !training && !(is_grad_enabled() && weight.requires_grad);
+        if (!cacheable)
+        {
+            if (evalCache.Count > 0) DropCache();
+            return WeightTransform.Apply(weight, spec, Options.Fused ? null : false);
+        }
+        int key = bitw * 2 + (applyScale ? 1 : 0);
+        if (evalCache.TryGetValue(key, out var hit))
+        {
+            if (SameValues(hit.Snapshot, weight))
+                return (hit.Weight.alias(), hit.Scale);
+            DropCache();
+        }
+        var (w, s) = WeightTransform.Apply(weight, spec, Options.Fused ? null : false);
+        var entry = new CachedWeight(weight.detach().clone().DetachFromDisposeScope(), w.detach().DetachFromDisposeScope(), s);
+        evalCache[key] = entry;
+        return (w.alias(), s);
+    }
+
+    /// <summary>Whether the weight still holds the values the cache was made from (a memcmp on CPU).</summary>
+    static bool SameValues(Tensor snapshot, Tensor current)
+    {
+        if (!snapshot.shape.SequenceEqual(current.shape)) return false;
+        if (current.device_type == DeviceType.CPU && current.is_contiguous())
+            return snapshot.bytes.SequenceEqual(current.bytes);
+        return snapshot.allclose(current, rtol: 0, atol: 0);
+    }
+
+    /// <summary>
+    /// True when the input goes through single-sided PACT at the current bits: that clip contains a ReLU,
+    /// so a ReLU right before this layer (whose output nothing else reads) can be skipped, exactly.
+    /// </summary>
+    public bool ClipsInputAtZero(bool doubleSide)
+    {
+        var (bitw, bita) = EffectiveBits();
+        return bitw != 0 && !doubleSide && ((bita < 32 && !WeightOnly) || PactFp);
+    }
+
+    void DropCache()
+    {
+        foreach (var c in evalCache.Values) { c.Snapshot.Dispose(); c.Weight.Dispose(); }
+        evalCache.Clear();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) DropCache();
+        base.Dispose(disposing);
+    }
+}
