@@ -90,21 +90,24 @@ public sealed class QBasicBlock : nn.Module<Tensor, Tensor>
         }
         post_relu = nn.ReLU(inplace: true);
         register_module("post_relu", post_relu);
-        conv1 = (QConv2d)body[0];
-        bn1 = (SwitchableBatchNorm2d)body[1];
-        relu = (ReLU)body[2];
-        conv2 = (QConv2d)body[3];
-        bn2 = (SwitchableBatchNorm2d)body[4];
     }
 
-    readonly QConv2d conv1, conv2;
-    readonly SwitchableBatchNorm2d bn1, bn2;
-    readonly ReLU relu;
+    // Views into body, as properties: TorchSharp registers every Module-typed *field* of a submodule under the
+    // field's name (RegisterComponents), which duplicated body's layers as conv1.*, bn1.*, ... in state_dict
+    // and named_modules().
+    QConv2d conv1 => (QConv2d)body[0];
+    SwitchableBatchNorm2d bn1 => (SwitchableBatchNorm2d)body[1];
+    ReLU relu => (ReLU)body[2];
+    QConv2d conv2 => (QConv2d)body[3];
+    SwitchableBatchNorm2d bn2 => (SwitchableBatchNorm2d)body[4];
 
     /// <summary>body(x), skipping the middle ReLU where the second conv's PACT clip already applies it.</summary>
     Tensor Body(Tensor x)
     {
-        var y = bn1.call(conv1.call(x));
+        var y = conv1.call(x);
+        if (!conv2.SamePadding && conv2.TryQuantizeAfterBatchNormInPlace(y, bn1, conv2.DoubleSide))
+            return bn2.call(conv2.ForwardOnQuantizedInput(y));
+        y = bn1.call(y);
         if (!conv2.ClipsInputAtZero(conv2.DoubleSide)) y = relu.call(y);
         return bn2.call(conv2.call(y));
     }

@@ -54,6 +54,15 @@ public sealed class QConv2d : QuantizedLayer
             .MoveToOuterDisposeScope();
     }
 
+    /// <summary>The convolution on an input that PACT has already been applied to (see TryQuantizeAfterBatchNormInPlace).</summary>
+    internal Tensor ForwardOnQuantizedInput(Tensor xq)
+    {
+        using var scope = NewDisposeScope();
+        var (w, _) = TransformedWeight(EffectiveBits().Bitw, applyScale: true);
+        return nn.functional.conv2d(xq, w, bias, [Stride, Stride], [Padding, Padding], [Dilation, Dilation], Groups)
+            .MoveToOuterDisposeScope();
+    }
+
     /// <summary>TensorFlow-style SAME padding: out = ceil(in / stride), extra on the bottom/right.</summary>
     Tensor PadSame(Tensor x)
     {

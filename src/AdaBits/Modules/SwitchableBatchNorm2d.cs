@@ -12,8 +12,14 @@ namespace AdaBits.Modules;
 public sealed class SwitchableBatchNorm2d : nn.Module<Tensor, Tensor>, IBitSwitchable
 {
     readonly QuantOptions options;
+    // [field: ComponentName]: TorchSharp's RegisterComponents would otherwise register the auto-property
+    // backing fields a second time, as "<bn>k__BackingField.*" (and "<weight>k__BackingField"), once this
+    // module sits inside another.
+    [field: TorchSharp.Utils.ComponentName(Name = "bn")]
     public ModuleList<BatchNorm2d> bn { get; }
+    [field: TorchSharp.Utils.ComponentName(Name = "weight")]
     public Parameter? weight { get; }
+    [field: TorchSharp.Utils.ComponentName(Name = "bias")]
     public Parameter? bias { get; }
     public long NumFeatures { get; }
     public bool Affine { get; }
@@ -39,6 +45,31 @@ public sealed class SwitchableBatchNorm2d : nn.Module<Tensor, Tensor>, IBitSwitc
 
     /// <summary>The BN copy in use: the raw bits' index in bits_list (0 when absent or switchbn is off).</summary>
     public int ActiveIndex => options.SwitchBn ? Math.Max(options.IndexOf(Bits), 0) : 0;
+
+    /// <summary>
+    /// The active copy in eval mode as a per-channel affine map y = scale x + shift (running statistics,
+    /// and the shared affine under stats_sharing), computed in double.
+    /// </summary>
+    internal (float[] Scale, float[] Shift) EvalAffine()
+    {
+        var b = bn[ActiveIndex];
+        double[] mean = b.running_mean!.data<float>().Select(v => (double)v).ToArray();
+        double[] variance = b.running_var!.data<float>().Select(v => (double)v).ToArray();
+        float[]? g = b.weight?.data<float>().ToArray(), beta = b.bias?.data<float>().ToArray();
+        float[]? sg = !Affine && options.SwitchBn ? weight!.data<float>().ToArray() : null;
+        float[]? sb = !Affine && options.SwitchBn ? bias!.data<float>().ToArray() : null;
+        var scale = new float[NumFeatures];
+        var shift = new float[NumFeatures];
+        for (int c = 0; c < NumFeatures; c++)
+        {
+            double inv = 1.0 / Math.Sqrt(variance[c] + b.eps);
+            double k = (g?[c] ?? 1.0) * inv, m = (beta?[c] ?? 0.0) - mean[c] * k;
+            if (sg is not null) (k, m) = (sg[c] * k, sg[c] * m + sb![c]);
+            scale[c] = (float)k;
+            shift[c] = (float)m;
+        }
+        return (scale, shift);
+    }
 
     public override Tensor forward(Tensor x)
     {

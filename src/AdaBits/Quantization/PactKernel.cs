@@ -51,20 +51,51 @@ internal static unsafe class PactKernel
     static long ForwardRange<T>(float* x, float* y, long i, long end, float alpha, PactSpec spec, Staircase stairs)
         where T : struct, ISimd<T>
     {
-        var a = T.Splat(alpha);
-        var negA = T.Splat(-alpha);
-        var one = T.Splat(1f);
-        var half = T.Splat(0.5f);
-        var two = T.Splat(2f);
         for (; i + T.Count <= end; i += T.Count)
+            T.Store(Activate(T.Load(x + i), alpha, spec, stairs), y + i);
+        return i;
+    }
+
+    static T Activate<T>(T xv, float alpha, PactSpec spec, Staircase stairs) where T : struct, ISimd<T>
+    {
+        var a = T.Splat(alpha);
+        var c = Clip(xv, a, T.Splat(-alpha), spec.DoubleSide);
+        if (!spec.Quantize) return c;
+        if (!spec.DoubleSide) return T.Mul(stairs.Apply(T.Div(c, a)), a);
+        var one = T.Splat(1f);
+        return T.Mul(a, T.Sub(T.Mul(T.Splat(2f), stairs.Apply(T.Mul(T.Add(T.Div(c, a), one), T.Splat(0.5f)))), one));
+    }
+
+    /// <summary>
+    /// Inference only: a per-channel affine map (a batch norm in eval mode) followed by PACT, in place over
+    /// NCHW planes. Replaces three passes (BN, ReLU, PACT) by one where the BN output feeds only the quantizer.
+    /// </summary>
+    internal static void ForwardAffine(float* x, long planes, long planeSize, float[] scale, float[] shift, float alpha, PactSpec spec)
+    {
+        var stairs = spec.Stairs;
+        int channels = scale.Length;
+        ParallelRanges.Run(planes * planeSize, (s, e) =>
         {
-            var c = Clip(T.Load(x + i), a, negA, spec.DoubleSide);
-            T yv;
-            if (!spec.Quantize) yv = c;
-            else if (!spec.DoubleSide) yv = T.Mul(stairs.Apply(T.Div(c, a)), a);
-            else yv = T.Mul(a, T.Sub(T.Mul(two, stairs.Apply(T.Mul(T.Add(T.Div(c, a), one), half))), one));
-            T.Store(yv, y + i);
-        }
+            for (long p = s / planeSize; p < planes && p * planeSize < e; p++)
+            {
+                long from = Math.Max(s, p * planeSize), to = Math.Min(e, (p + 1) * planeSize);
+                int c = (int)(p % channels);
+                long i = from;
+                if (Vector512.IsHardwareAccelerated) i = AffineRange<V512>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
+                else if (Vector256.IsHardwareAccelerated) i = AffineRange<V256>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
+                AffineRange<Scalar>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
+            }
+            return 0;
+        });
+    }
+
+    static long AffineRange<T>(float* x, long i, long end, float scale, float shift, float alpha, PactSpec spec, Staircase stairs)
+        where T : struct, ISimd<T>
+    {
+        var sc = T.Splat(scale);
+        var sh = T.Splat(shift);
+        for (; i + T.Count <= end; i += T.Count)
+            T.Store(Activate(T.Add(T.Mul(T.Load(x + i), sc), sh), alpha, spec, stairs), x + i);
         return i;
     }
 

@@ -49,6 +49,7 @@ internal static unsafe class WeightKernel
         var s2 = T.Splat(0f);
         bool quantize = stairs.HasValue;
         var st = stairs.GetValueOrDefault();
+        int inBlock = 0;
         for (; i + T.Count <= n; i += T.Count)
         {
             var u = T.Div(T.Load(t + i), mv);
@@ -56,6 +57,17 @@ internal static unsafe class WeightKernel
             T.Store(wv, w + i);
             s = T.Add(s, wv);
             s2 = T.Add(s2, T.Mul(wv, wv));
+            // Flush the float lane sums to double every 16 vectors: summed over a whole large weight they
+            // drifted and the SAT scale s = sigma* / std came out 1e-4 off at 1M elements (blocks of 256
+            // still left 1e-6; 16 matches torch's std to float rounding).
+            if (++inBlock == 16)
+            {
+                sum += T.Sum(s);
+                sumSq += T.Sum(s2);
+                s = T.Splat(0f);
+                s2 = T.Splat(0f);
+                inBlock = 0;
+            }
         }
         sum += T.Sum(s);
         sumSq += T.Sum(s2);
