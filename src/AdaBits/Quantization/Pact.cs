@@ -80,6 +80,7 @@ internal sealed unsafe class FusedPact : autograd.MultiTensorFunction<FusedPact>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
+        TensorMemory.DisposeDeferred();
         var saved = ctx.get_saved_variables();
         var x = saved[0];
         float alpha = (float)ctx.get_data("alpha");

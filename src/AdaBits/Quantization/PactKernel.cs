@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace AdaBits.Quantization;
@@ -43,11 +44,13 @@ internal static unsafe class PactKernel
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static T Clip<T>(T xv, T a, T negA, bool doubleSide) where T : struct, ISimd<T> =>
         doubleSide
             ? T.Select(T.LessOrEqual(xv, negA), negA, T.Select(T.Less(xv, a), xv, a))
             : T.Min(T.Max(xv, T.Splat(0f)), a); // min(relu(x), a): equal values to the reference's where(x < a, relu(x), a)
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static long ForwardRange<T>(float* x, float* y, long i, long end, float alpha, PactSpec spec, Staircase stairs)
         where T : struct, ISimd<T>
     {
@@ -56,6 +59,7 @@ internal static unsafe class PactKernel
         return i;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static T Activate<T>(T xv, float alpha, PactSpec spec, Staircase stairs) where T : struct, ISimd<T>
     {
         var a = T.Splat(alpha);
@@ -89,6 +93,7 @@ internal static unsafe class PactKernel
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static long AffineRange<T>(float* x, long i, long end, float scale, float shift, float alpha, PactSpec spec, Staircase stairs)
         where T : struct, ISimd<T>
     {
@@ -99,6 +104,7 @@ internal static unsafe class PactKernel
         return i;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static long BackwardRange<T>(float* x, float* g, float* gx, long i, long end, float alpha, PactSpec spec,
         Staircase stairs, ref double gaTotal) where T : struct, ISimd<T>
     {

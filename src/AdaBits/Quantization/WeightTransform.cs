@@ -67,6 +67,7 @@ internal sealed unsafe class FusedWeight : autograd.MultiTensorFunction<FusedWei
 
     internal static (Tensor, double) Run(Tensor w, WeightSpec spec)
     {
+        TensorMemory.DisposeDeferred();
         var result = new Result();
         if (is_grad_enabled() && w.requires_grad)
             return (apply(w, spec, result)[0], result.Scale);
@@ -106,6 +107,7 @@ internal sealed unsafe class FusedWeight : autograd.MultiTensorFunction<FusedWei
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
+        TensorMemory.DisposeDeferred();
         var saved = ctx.get_saved_variables();
         var t = saved[0];
         using var g = gradOutputs[0].contiguous();
