@@ -8,7 +8,7 @@ namespace AdaBits.Models;
 /// The same CIFAR ResNet built from plain torch modules (Conv2d, BatchNorm2d, Linear): the fp32 baseline
 /// that quantization overhead is measured against.
 /// </summary>
-public sealed class FloatResNetCifar : nn.Module<Tensor, Tensor>
+internal sealed class FloatResNetCifar : nn.Module<Tensor, Tensor>
 {
     readonly Sequential head;
     readonly List<(Sequential Body, Sequential? Shortcut)> blocks = [];
