@@ -37,10 +37,7 @@ public sealed class QConv2d : QuantizedLayer
         DoubleSide = doubleSide;
     }
 
-    protected override double? RescaleTarget() => !Options.RescaleConv ? null
-        : Options.RescaleType == RescaleType.Constant
-            ? Quantization.WeightTransform.ConstantTarget(OutChannels * KernelSize * KernelSize)
-            : weight.detach().std().item<float>();
+    protected override (bool, long) RescaleSetting => (Options.RescaleConv, OutChannels * KernelSize * KernelSize);
 
     public override Tensor forward(Tensor input)
     {
@@ -48,10 +45,7 @@ public sealed class QConv2d : QuantizedLayer
         var x = SamePadding ? PadSame(input) : input;
         var (bitw, bita) = EffectiveBits();
         if (bitw == 0) return x.alias().MoveToOuterDisposeScope();
-        var (w, _) = TransformedWeight(bitw, applyScale: true);
-        var xq = QuantizeInput(x, bita, DoubleSide);
-        return nn.functional.conv2d(xq, w, bias, [Stride, Stride], [Padding, Padding], [Dilation, Dilation], Groups)
-            .MoveToOuterDisposeScope();
+        return ForwardOnQuantizedInput(QuantizeInput(x, bita, DoubleSide)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The convolution on an input that PACT has already been applied to (see TryQuantizeAfterBatchNormInPlace).</summary>

@@ -20,10 +20,7 @@ public sealed class QLinear : QuantizedLayer
         OutFeatures = outFeatures;
     }
 
-    protected override double? RescaleTarget() => !Options.Rescale ? null
-        : Options.RescaleType == RescaleType.Constant
-            ? Quantization.WeightTransform.ConstantTarget(OutFeatures)
-            : weight.detach().std().item<float>();
+    protected override (bool, long) RescaleSetting => (Options.Rescale, OutFeatures);
 
     public override Tensor forward(Tensor input)
     {

@@ -70,8 +70,18 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
         return (bw, ba);
     }
 
-    /// <summary>Target sigma* for SAT rescaling, or null when this layer type does not rescale.</summary>
-    protected abstract double? RescaleTarget();
+    /// <summary>Whether this layer type rescales (`rescale_conv` for convs, `rescale` for linears) and its fan-out.</summary>
+    protected abstract (bool Enabled, long FanOut) RescaleSetting { get; }
+
+    /// <summary>Target sigma* for SAT rescaling (constant: 1/sqrt(fan-out); stddev: std of W), or null.</summary>
+    double? RescaleTarget()
+    {
+        var (enabled, fanOut) = RescaleSetting;
+        if (!enabled) return null;
+        return Options.RescaleType == RescaleType.Constant
+            ? WeightTransform.ConstantTarget(fanOut)
+            : weight.detach().std().item<float>();
+    }
 
     /// <summary>PACT on the input when the layer quantizes activations or has pact_fp.</summary>
     protected Tensor QuantizeInput(Tensor x, int bita, bool doubleSide)
