@@ -21,6 +21,9 @@ namespace AdaBits.Cli
 
         static readonly Dictionary<string, Func<string[], int>> Commands = new()
         {
+            ["train"] = TrainCommand.Run,
+            ["test"] = TestCommand.Run,
+            ["data"] = DataCommand.Run,
             ["schemes"] = SchemesCommand.Run,
             ["bench"] = BenchCommand.Run,
         };

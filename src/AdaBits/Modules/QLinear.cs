@@ -20,15 +20,23 @@ public sealed class QLinear : QuantizedLayer
         OutFeatures = outFeatures;
     }
 
+    /// <summary>
+    /// The factor the last forward's logits are below training-mode logits (s in eval with rescale, else 1):
+    /// multiplying by it gives a validation loss comparable with the training loss (a fix over the reference).
+    /// </summary>
+    public double LogitScale { get; private set; } = 1;
+
     protected override (bool, long) RescaleSetting => (Options.Rescale, OutFeatures);
 
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
         var (bitw, bita) = EffectiveBits();
+        LogitScale = 1;
         if (bitw == 0) return input.alias().MoveToOuterDisposeScope();
         bool scaleWeight = training || !Options.Rescale;
         var (w, s) = TransformedWeight(bitw, applyScale: scaleWeight);
+        LogitScale = scaleWeight ? 1 : s;
         var b = bias is null || scaleWeight ? bias : bias.div(s);
         var xq = QuantizeInput(input, bita, doubleSide: false);
         return nn.functional.linear(xq, w, b).MoveToOuterDisposeScope();

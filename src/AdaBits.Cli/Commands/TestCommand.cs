@@ -1,0 +1,49 @@
+using AdaBits.Config;
+using AdaBits.Training;
+
+namespace AdaBits.Cli.Commands;
+
+/// <summary>`adabits test app:CFG [pretrained_file=PATH] [--json]`: evaluates a checkpoint at every bit-width.</summary>
+internal static class TestCommand
+{
+    const string Help = """
+        usage: adabits test app:CONFIG.yml [pretrained_file=PATH] [key=value ...] [--json]
+
+        Evaluates a checkpoint on the config's validation set at every bit-width of bits_list
+        and prints a table (--json: the "val" object of results.json). The checkpoint is
+        pretrained_file (a path, or the reference's pretrained_dir/<setting>/<file>), else
+        <log_dir>/<experiment setting>/best_model.pt.
+        """;
+
+    public static int Run(string[] args)
+    {
+        if (CliMain.Help(args, Help)) return 0;
+        bool json = args.Contains("--json");
+        var config = ConfigArgs.Load(args.Where(a => a != "--json"));
+        return Evaluate(config, json);
+    }
+
+    public static int Evaluate(TrainConfig config, bool json)
+    {
+        string checkpoint = string.IsNullOrEmpty(config.PretrainedFile)
+            ? Path.Combine(config.RunDir, Trainer.BestModel)
+            : Trainer.PretrainedPath(config);
+        if (!File.Exists(checkpoint))
+            throw new FileNotFoundException($"checkpoint '{checkpoint}' not found (train first, or pass pretrained_file=PATH)");
+        using var log = new RunLog(json ? TextWriter.Null : null);
+        using var trainer = new Trainer(config, log, training: false);
+        trainer.LoadWeights(checkpoint);
+        var val = trainer.Evaluate();
+        if (json)
+        {
+            Console.WriteLine(RunOutputs.ValJson(val));
+            return 0;
+        }
+        Console.WriteLine($"checkpoint: {checkpoint}");
+        var ks = val.Values.First().TopError.Keys.Order().ToList();
+        Console.WriteLine($"{"bits",-8}" + string.Concat(ks.Select(k => $"{"top" + k,10}")) + $"{"loss",10}");
+        foreach (var (bits, m) in val)
+            Console.WriteLine($"{bits,-8}" + string.Concat(ks.Select(k => $"{m.Accuracy(k),10:F4}")) + $"{m.Loss,10:F4}");
+        return 0;
+    }
+}

@@ -1,0 +1,46 @@
+using static TorchSharp.torch;
+
+namespace AdaBits.Training;
+
+/// <summary>One epoch's loss and top-k errors at one bit-width, after the reference's meters (§5.6).</summary>
+public sealed record BitsMetrics(double Loss, IReadOnlyDictionary<int, double> TopError, long Samples)
+{
+    public double Top1Error => TopError.TryGetValue(1, out var e) ? e : double.NaN;
+
+    /// <summary>Accuracy (1 - error) for k, a fraction in [0, 1].</summary>
+    public double Accuracy(int k) => TopError.TryGetValue(k, out var e) ? 1 - e : double.NaN;
+}
+
+/// <summary>
+/// Accumulates one epoch at one bit-width: the loss as the unweighted mean of per-batch means and
+/// top-k errors per sample, as the reference's ScalarMeters do. Counts stay exact integers.
+/// </summary>
+public sealed class EpochMeter(IReadOnlyList<int> topk)
+{
+    double lossSum;
+    long batches, samples;
+    readonly long[] correct = new long[topk.Count];
+
+    public void Add(Tensor logits, Tensor target, double batchLoss)
+    {
+        lossSum += batchLoss;
+        batches++;
+        samples += target.shape[0];
+        using var scope = NewDisposeScope();
+        long maxk = Math.Min(topk.Max(), logits.shape[1]);
+        var (_, pred) = logits.detach().topk(maxk, dim: 1, largest: true, sorted: true);
+        var hit = pred.eq(target.view(-1, 1)).to(ScalarType.Int64);
+        var cumulative = hit.cumsum(1);
+        var counts = cumulative.sum(0).data<long>().ToArray();
+        for (int i = 0; i < topk.Count; i++)
+            correct[i] += counts[(int)Math.Min(topk[i], maxk) - 1];
+    }
+
+    public BitsMetrics Result()
+    {
+        var errors = new Dictionary<int, double>();
+        for (int i = 0; i < topk.Count; i++)
+            errors[topk[i]] = samples == 0 ? double.NaN : 1 - (double)correct[i] / samples;
+        return new BitsMetrics(batches == 0 ? double.NaN : lossSum / batches, errors, samples);
+    }
+}

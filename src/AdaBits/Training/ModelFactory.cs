@@ -1,0 +1,25 @@
+using AdaBits.Config;
+using AdaBits.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AdaBits.Training;
+
+/// <summary>Builds the model a config's `model` key names, shaped for the data set's images and classes.</summary>
+public static class ModelFactory
+{
+    public static readonly string[] Names = ["models.q_resnet_cifar", "models.q_mnist_cnn"];
+
+    public static nn.Module<Tensor, Tensor> Create(TrainConfig config, int inChannels, int numClasses)
+    {
+        var options = config.ToQuantOptions();
+        return config.Model switch
+        {
+            "models.q_resnet_cifar" => new QResNetCifar(options,
+                config.Depth ?? throw new ArgumentException($"{config.SourcePath}: model models.q_resnet_cifar needs the key 'depth' (20, 56 or 110)"),
+                numClasses, inChannels, config.ResetParameters),
+            "models.q_mnist_cnn" => new QMnistCnn(options, numClasses, inChannels, config.ResetParameters),
+            _ => throw new ArgumentException($"{config.SourcePath}: model '{config.Model}' is not one of {string.Join(", ", Names)}"),
+        };
+    }
+}

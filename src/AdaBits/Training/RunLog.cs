@@ -1,0 +1,65 @@
+namespace AdaBits.Training;
+
+/// <summary>
+/// Where a run's lines go: the console and, once the run folder exists, train.log. Progress lines are
+/// redrawn in place on a terminal and printed as plain lines otherwise.
+/// </summary>
+public sealed class RunLog : IDisposable
+{
+    readonly TextWriter console;
+    readonly bool interactive;
+    StreamWriter? file;
+    bool progressShown;
+
+    public RunLog(TextWriter? console = null, bool? interactive = null)
+    {
+        this.console = console ?? Console.Out;
+        this.interactive = interactive ?? (console is null && !Console.IsOutputRedirected);
+    }
+
+    public void AttachFile(string path)
+    {
+        file?.Dispose();
+        file = new StreamWriter(path, append: true) { AutoFlush = true };
+    }
+
+    public void Line(string text)
+    {
+        EndProgress();
+        console.WriteLine(text);
+        file?.WriteLine(text);
+    }
+
+    /// <summary>A progress line: overwritten by the next one on a terminal; kept in train.log either way.</summary>
+    public void Progress(string text)
+    {
+        file?.WriteLine(text);
+        if (!interactive)
+        {
+            console.WriteLine(text);
+            return;
+        }
+        int width = SafeWidth() - 1;
+        console.Write("\r" + (text.Length >= width ? text[..width] : text.PadRight(width)));
+        progressShown = true;
+    }
+
+    void EndProgress()
+    {
+        if (!progressShown) return;
+        console.WriteLine();
+        progressShown = false;
+    }
+
+    static int SafeWidth()
+    {
+        try { return Math.Max(40, Console.WindowWidth); }
+        catch (IOException) { return 120; }
+    }
+
+    public void Dispose()
+    {
+        EndProgress();
+        file?.Dispose();
+    }
+}

@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using AdaBits.Modules;
+using AdaBits.Plotting;
+
+namespace AdaBits.Training;
+
+/// <summary>
+/// The machine-readable outputs of a run folder: metrics.jsonl (one object per epoch, phase and bit-width)
+/// and results.json (the best model's validation numbers per bit-width).
+/// </summary>
+public static class RunOutputs
+{
+    public const string MetricsFile = "metrics.jsonl";
+    public const string ResultsFile = "results.json";
+
+    public static string MetricsLine(int epoch, string phase, Bits bits, BitsMetrics m, double lr, double seconds)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("epoch", epoch);
+            w.WriteString("phase", phase);
+            w.WriteString("bits", bits.ToString());
+            WriteNumber(w, "loss", m.Loss);
+            foreach (var (k, e) in m.TopError.OrderBy(p => p.Key)) WriteNumber(w, $"top{k}_error", e);
+            WriteNumber(w, "lr", lr);
+            WriteNumber(w, "seconds", Math.Round(seconds, 3));
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    public static void AppendMetrics(string runDir, IEnumerable<string> lines) =>
+        File.AppendAllLines(Path.Combine(runDir, MetricsFile), lines);
+
+    /// <summary>
+    /// Drops the lines of epochs after `lastEpoch` (written by a run that stopped before its checkpoint),
+    /// so a resumed run's metrics.jsonl holds every epoch once.
+    /// </summary>
+    public static void TruncateMetrics(string runDir, int lastEpoch)
+    {
+        string path = Path.Combine(runDir, MetricsFile);
+        if (!File.Exists(path)) return;
+        var keep = File.ReadAllLines(path).Where(l =>
+        {
+            if (string.IsNullOrWhiteSpace(l)) return false;
+            try { return JsonDocument.Parse(l).RootElement.GetProperty("epoch").GetInt32() <= lastEpoch; }
+            catch (JsonException) { return false; }
+        }).ToList();
+        AtomicFile.Write(path, tmp => File.WriteAllLines(tmp, keep));
+    }
+
+    /// <summary>{"bits_list": [...], "best_epoch": N, "val": {"8": {"top1", "top5", "loss"}, ...}, "seconds": S}.</summary>
+    public static void WriteResults(string path, IReadOnlyList<Bits> bitsList, int bestEpoch,
+        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("bits_list");
+            w.WriteRawValue(Bits.ListToString(bitsList));
+            w.WriteNumber("best_epoch", bestEpoch);
+            w.WritePropertyName("val");
+            WriteVal(w, val);
+            WriteNumber(w, "seconds", Math.Round(seconds, 1));
+            w.WriteEndObject();
+        }
+        AtomicFile.Write(path, tmp => File.WriteAllBytes(tmp, ms.ToArray()));
+    }
+
+    /// <summary>The "val" object alone (what `test --json` prints).</summary>
+    public static string ValJson(IReadOnlyDictionary<Bits, BitsMetrics> val)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true })) WriteVal(w, val);
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    static void WriteVal(Utf8JsonWriter w, IReadOnlyDictionary<Bits, BitsMetrics> val)
+    {
+        w.WriteStartObject();
+        foreach (var (bits, m) in val)
+        {
+            w.WriteStartObject(bits.ToString());
+            foreach (var (k, e) in m.TopError.OrderBy(p => p.Key)) WriteNumber(w, $"top{k}", 1 - e);
+            WriteNumber(w, "loss", m.Loss);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>JSON has no NaN: a value that is not finite is written as null.</summary>
+    static void WriteNumber(Utf8JsonWriter w, string name, double v)
+    {
+        if (double.IsFinite(v)) w.WriteNumber(name, v);
+        else w.WriteNull(name);
+    }
+
+    public static string Duration(double seconds) =>
+        TimeSpan.FromSeconds(Math.Max(0, seconds)).ToString(seconds >= 3600 ? @"h\:mm\:ss" : @"m\:ss", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,309 @@
+using System.Collections;
+using System.Diagnostics;
+using System.Text.Json;
+using AdaBits.Checkpoints;
+using AdaBits.Config;
+using AdaBits.Data;
+using AdaBits.Modules;
+using AdaBits.Plotting;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdaBits.Training;
+
+/// <summary>What a finished run reports: the best model's validation numbers per bit-width.</summary>
+public sealed record RunResult(string RunDir, int BestEpoch, IReadOnlyDictionary<Bits, BitsMetrics> Val, double Seconds);
+
+/// <summary>
+/// The training pipeline of the reference's train.py (§5): joint adaptive training (every bit-width of
+/// bits_list in order on the same batch, gradients summed, one optimizer step), validation every epoch,
+/// the best model by the mean top-1 error over bit-widths, atomic checkpoints and exact automatic resume.
+/// Fixed relative to the reference: all num_epochs epochs run, resume restores the learning rate, and the
+/// validation loss is computed on training-scale logits.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    public const string LatestCheckpoint = "latest_checkpoint.pt";
+    public const string BestModel = "best_model.pt";
+    const string CheckpointFormat = "adabits.net/1";
+
+    readonly TrainConfig cfg;
+    readonly RunLog log;
+    readonly Device device;
+    readonly DataLoader? trainLoader;
+    readonly DataLoader valLoader;
+    readonly QLinear? classifier;
+
+    public nn.Module<Tensor, Tensor> Model { get; }
+
+    /// <summary>Tests: stop (as if killed) right after this many epochs' checkpoints are written.</summary>
+    internal int? StopAfterEpochs { get; set; }
+    public string RunDir => cfg.RunDir;
+
+    /// <summary>The bit-widths trained each step: all of bits_list when adaptive, else its last entry (reference).</summary>
+    public IReadOnlyList<Bits> TrainBits => cfg.AdaptiveTraining ? cfg.BitsList : [cfg.BitsList[^1]];
+
+    public Trainer(TrainConfig config, RunLog log, bool training)
+    {
+        cfg = config;
+        this.log = log;
+        device = DeviceFor(config.Device);
+        manual_seed(config.RandomSeed);
+        var (train, val) = DataSources.Load(config, log.Line, needTrain: training);
+        int numClasses = config.NumClasses ?? val.NumClasses;
+        Model = ModelFactory.Create(config, val.Channels, numClasses);
+        Model.to(device);
+        classifier = Model.modules().OfType<QLinear>().LastOrDefault();
+        var valTransform = DataSources.Transform(config, training: false);
+        valLoader = new DataLoader(val, config.BatchSize, shuffle: false, config.DropLast, valTransform,
+            config.DataLoaderWorkers, config.RandomSeed);
+        if (train is not null)
+            trainLoader = new DataLoader(train, config.BatchSize, shuffle: true, config.DropLast,
+                DataSources.Transform(config, training: true), config.DataLoaderWorkers, config.RandomSeed);
+    }
+
+    public static Device DeviceFor(string name)
+    {
+        if (name == "cpu") return CPU;
+        if (!name.StartsWith("cuda", StringComparison.Ordinal))
+            throw new ArgumentException($"device '{name}' is not cpu, cuda or cuda:N");
+        if (!cuda.is_available())
+            throw new ArgumentException($"device '{name}' asked for, but this build has no CUDA (it uses the TorchSharp-cpu package); use device=cpu, or build with TorchSharp-cuda-linux on a machine with a GPU");
+        return new Device(name);
+    }
+
+    /// <summary>Loads model weights from a checkpoint (a `module.` prefix is accepted).</summary>
+    public void LoadWeights(string path)
+    {
+        var state = CheckpointFile.StateDictOf(CheckpointFile.Load(path), path);
+        CheckpointFile.LoadInto(Model, state, path);
+    }
+
+    /// <summary>Runs training to num_epochs (resuming from latest_checkpoint.pt when the run folder has one).</summary>
+    public RunResult Train()
+    {
+        if (trainLoader is null) throw new InvalidOperationException("this trainer was built for evaluation only");
+        string runDir = cfg.RunDir;
+        Directory.CreateDirectory(runDir);
+        log.AttachFile(Path.Combine(runDir, "train.log"));
+        AtomicFile.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
+        log.Line($"run folder: {runDir}");
+
+        using var optimizer = BuildOptimizer();
+        var schedule = new LrSchedule(cfg.LrScheduler, cfg.NumEpochs, trainLoader.BatchesPerEpoch, cfg.WarmupEpochs,
+            cfg.BatchSize, cfg.MultistepLrMilestones, cfg.MultistepLrGamma, cfg.ExpDecayingLrGamma, cfg.ExpDecayingPeriod, cfg.WarmRestart);
+
+        var state = new RunState();
+        string latest = Path.Combine(runDir, LatestCheckpoint);
+        if (File.Exists(latest)) Resume(latest, optimizer, state);
+        else if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg));
+
+        var total = Stopwatch.StartNew();
+        double secondsBefore = state.Seconds;
+        for (int epoch = state.LastEpoch + 1; epoch < cfg.NumEpochs; epoch++)
+        {
+            var epochClock = Stopwatch.StartNew();
+            var trainMetrics = TrainEpoch(epoch, optimizer, schedule, state, secondsBefore + total.Elapsed.TotalSeconds);
+            double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            double lr = optimizer.Lr;
+            var valClock = Stopwatch.StartNew();
+            var valMetrics = Evaluate();
+            state.LastValSeconds = valClock.Elapsed.TotalSeconds;
+            int shown = epoch + 1;
+            var lines = new List<string>();
+            foreach (var (bits, m) in trainMetrics)
+            {
+                log.Line(EpochLine("train", shown, bits, m, trainSeconds));
+                lines.Add(RunOutputs.MetricsLine(shown, "train", bits, m, lr, trainSeconds));
+            }
+            foreach (var (bits, m) in valMetrics)
+            {
+                log.Line(EpochLine("val", shown, bits, m, state.LastValSeconds));
+                lines.Add(RunOutputs.MetricsLine(shown, "val", bits, m, lr, state.LastValSeconds));
+            }
+            RunOutputs.AppendMetrics(runDir, lines);
+
+            // The reference's rule: mean over bit-widths of the 3-decimal top-1 errors, strictly lower wins.
+            double score = valMetrics.Values.Average(m => Math.Round(m.Top1Error, 3, MidpointRounding.ToEven));
+            if (score < state.BestVal)
+            {
+                state.BestVal = score;
+                state.BestEpoch = shown;
+                state.BestMetrics = valMetrics;
+                CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) });
+                log.Line($"New best validation top1 error: {score:F3}");
+            }
+            state.LastEpoch = epoch;
+            state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
+            SaveLatest(latest, optimizer, state);
+            if (StopAfterEpochs is int stop && epoch + 1 >= stop)
+                throw new OperationCanceledException($"stopped after epoch {epoch + 1}");
+        }
+
+        if (state.BestMetrics is null)
+            throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
+        state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
+        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds);
+        log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
+        log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
+        return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
+    }
+
+    Dictionary<Bits, BitsMetrics> TrainEpoch(int epoch, Optimizer optimizer, LrSchedule schedule, RunState state, double secondsSoFar)
+    {
+        Model.train();
+        var meters = TrainBits.ToDictionary(b => b, _ => new EpochMeter(cfg.Topk));
+        int batches = trainLoader!.BatchesPerEpoch, b = 0;
+        long images = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (var (input, target) in trainLoader.Epoch(epoch))
+        {
+            using var _input = input;
+            using var _target = target;
+            using var scope = NewDisposeScope();
+            var x = input.to(device);
+            var y = target.to(device);
+            optimizer.ZeroGrad();
+            foreach (var bits in TrainBits)
+            {
+                using var inner = NewDisposeScope();
+                Model.SetBits(bits);
+                var logits = Model.call(x);
+                var loss = nn.functional.cross_entropy(logits, y);
+                loss.backward();
+                meters[bits].Add(logits, y, loss.item<float>());
+            }
+            optimizer.Lr = optimizer.BaseLr * schedule.Factor(state.Step, epoch);
+            optimizer.Step();
+            state.Step++;
+            b++;
+            images += input.shape[0];
+            if (b % Math.Max(1, cfg.LogInterval) == 0 || b == batches)
+            {
+                double elapsed = clock.Elapsed.TotalSeconds;
+                double perStep = elapsed / b;
+                long stepsLeft = (long)(cfg.NumEpochs - epoch) * batches - b;
+                double eta = stepsLeft * perStep + (cfg.NumEpochs - epoch) * state.LastValSeconds;
+                string losses = string.Join(" ", meters.Select(p => $"{p.Key}:{p.Value.Result().Loss:F4}"));
+                log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4} " +
+                    $"{images / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+            }
+        }
+        return meters.ToDictionary(p => p.Key, p => p.Value.Result());
+    }
+
+    /// <summary>Evaluates the model at every bit-width (the last one only when not adaptive), on the validation set.</summary>
+    public Dictionary<Bits, BitsMetrics> Evaluate()
+    {
+        Model.eval();
+        using var _ = no_grad();
+        var meters = TrainBits.ToDictionary(b => b, _ => new EpochMeter(cfg.Topk));
+        foreach (var (input, target) in valLoader.Epoch(0))
+        {
+            using var _input = input;
+            using var _target = target;
+            using var scope = NewDisposeScope();
+            var x = input.to(device);
+            var y = target.to(device);
+            foreach (var bits in TrainBits)
+            {
+                using var inner = NewDisposeScope();
+                Model.SetBits(bits);
+                var logits = Model.call(x);
+                double s = classifier?.LogitScale ?? 1;
+                var loss = nn.functional.cross_entropy(s == 1 ? logits : logits.mul(s), y);
+                meters[bits].Add(logits, y, loss.item<float>());
+            }
+        }
+        return meters.ToDictionary(p => p.Key, p => p.Value.Result());
+    }
+
+    Optimizer BuildOptimizer()
+    {
+        var parameters = Model.parameters().ToArray();
+        return cfg.Optimizer switch
+        {
+            "sgd" => new Sgd(parameters, cfg.Lr, cfg.Momentum, cfg.Nesterov, p => Optimizer.ReferenceWeightDecay(p, cfg.WeightDecay)),
+            "rmsprop" => new RmsProp(parameters, cfg.Lr, cfg.OptimDecay, cfg.OptimEps, cfg.Momentum, cfg.WeightDecay),
+            _ => throw new ArgumentException($"{cfg.SourcePath}: optimizer '{cfg.Optimizer}' is not sgd or rmsprop"),
+        };
+    }
+
+    /// <summary>pretrained_file: a path that exists as given, else the reference's pretrained_dir/&lt;setting&gt;/file.</summary>
+    public static string PretrainedPath(TrainConfig config)
+    {
+        if (File.Exists(config.PretrainedFile)) return config.PretrainedFile;
+        return Path.Combine(config.PretrainedDir, config.ExperimentSetting, config.PretrainedFile);
+    }
+
+    sealed class RunState
+    {
+        public int LastEpoch = -1;
+        public long Step;
+        public double BestVal = double.PositiveInfinity;
+        public int BestEpoch;
+        public Dictionary<Bits, BitsMetrics>? BestMetrics;
+        public double Seconds;
+        public double LastValSeconds;
+    }
+
+    void SaveLatest(string path, Optimizer optimizer, RunState state)
+    {
+        CheckpointFile.Save(path, new Hashtable
+        {
+            ["model"] = CheckpointFile.ModelState(Model),
+            ["optimizer"] = optimizer.StateDict(),
+            ["last_epoch"] = state.LastEpoch + 1,
+            ["step"] = state.Step,
+            ["best_val"] = state.BestVal,
+            ["best_epoch"] = state.BestEpoch,
+            ["best_metrics"] = state.BestMetrics is null ? "" : MetricsJson(state.BestMetrics),
+            ["seconds"] = state.Seconds,
+            ["last_val_seconds"] = state.LastValSeconds,
+            ["rng_state"] = get_rng_state(),
+            ["format"] = CheckpointFormat,
+        });
+    }
+
+    void Resume(string path, Optimizer optimizer, RunState state)
+    {
+        var ckpt = CheckpointFile.Load(path);
+        if (ckpt["format"] as string != CheckpointFormat || ckpt["optimizer"] is not IDictionary opt)
+            throw new InvalidDataException($"{path}: not a resumable checkpoint of this program (move it away to start afresh)");
+        CheckpointFile.LoadInto(Model, CheckpointFile.StateDictOf(ckpt, path), path);
+        optimizer.LoadStateDict(opt, path);
+        state.LastEpoch = Convert.ToInt32(ckpt["last_epoch"]) - 1;
+        state.Step = Convert.ToInt64(ckpt["step"]);
+        state.BestVal = Convert.ToDouble(ckpt["best_val"]);
+        state.BestEpoch = Convert.ToInt32(ckpt["best_epoch"]);
+        state.BestMetrics = ckpt["best_metrics"] is string { Length: > 0 } json ? ParseMetrics(json) : null;
+        state.Seconds = Convert.ToDouble(ckpt["seconds"]);
+        state.LastValSeconds = Convert.ToDouble(ckpt["last_val_seconds"]);
+        if (ckpt["rng_state"] is Tensor rng) set_rng_state(rng);
+        RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1);
+        log.Line($"resumed from {path}: {state.LastEpoch + 1} of {cfg.NumEpochs} epochs done");
+    }
+
+    string MetricsJson(IReadOnlyDictionary<Bits, BitsMetrics> metrics) =>
+        JsonSerializer.Serialize(metrics.Select(p => new SavedMetrics(p.Key.Weight, p.Key.Activation, p.Key.IsPair, p.Value.Loss,
+            p.Value.TopError.ToDictionary(e => e.Key.ToString(), e => e.Value), p.Value.Samples)).ToList());
+
+    static Dictionary<Bits, BitsMetrics> ParseMetrics(string json) =>
+        JsonSerializer.Deserialize<List<SavedMetrics>>(json)!.ToDictionary(
+            m => m.IsPair ? new Bits(m.Weight, m.Activation) : new Bits(m.Weight),
+            m => new BitsMetrics(m.Loss, m.TopError.ToDictionary(e => int.Parse(e.Key), e => e.Value), m.Samples));
+
+    sealed record SavedMetrics(int Weight, int Activation, bool IsPair, double Loss, Dictionary<string, double> TopError, long Samples);
+
+    string EpochLine(string phase, int epoch, Bits bits, BitsMetrics m, double seconds) =>
+        $"{seconds:F1}s\t{phase}\t{bits} bits\t{epoch}/{cfg.NumEpochs}: loss: {m.Loss:F3}, " +
+        string.Join(", ", m.TopError.OrderBy(p => p.Key).Select(p => $"top{p.Key}_error: {p.Value:F3}"));
+
+    public void Dispose()
+    {
+        trainLoader?.Dispose();
+        valLoader.Dispose();
+        Model.Dispose();
+    }
+}
