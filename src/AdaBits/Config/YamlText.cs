@@ -37,11 +37,9 @@ public static partial class YamlText
         if (double.IsNaN(d)) return ".nan";
         if (double.IsPositiveInfinity(d)) return ".inf";
         if (double.IsNegativeInfinity(d)) return "-.inf";
-        string r = d.ToString("R", CultureInfo.InvariantCulture).Replace('E', 'e');
-        int e = r.IndexOf('e');
-        string mantissa = e < 0 ? r : r[..e], exponent = e < 0 ? "" : r[e..];
-        if (!mantissa.Contains('.')) mantissa += ".0";
-        return mantissa + exponent;
+        // PyYAML's represent_float: Python's repr, with ".0" put before an exponent that has no dot.
+        string r = PythonFloat(d);
+        return r.Contains('.') || !r.Contains('e') ? r : r.Replace("e", ".0e");
     }
 
     /// <summary>A string as a YAML scalar: plain when it reads back as the same string, else quoted.</summary>
