@@ -32,25 +32,22 @@ public static partial class ConfigLoader
                 app = token[4..];
                 if (app.Length == 0) throw new ConfigException($"argument '{token}': app: needs a path to a YAML config");
             }
-            else if (token.StartsWith("bs:", StringComparison.Ordinal))
-            {
-                if (!int.TryParse(token[3..], NumberStyles.None, CultureInfo.InvariantCulture, out int bs) || bs <= 0)
-                    throw new ConfigException($"argument '{token}': bs: expects a positive integer batch size");
-                overrides.Add(new Override($"argument '{token}'", "batch_size", (long)bs));
-            }
-            else
-            {
-                overrides.Add(ParseOverride(token));
-            }
+            else overrides.Add(ParseOverride(token));
         }
         if (app is null) throw new ConfigException("no config: pass app:PATH");
         object? root = YamlReader.ReadFile(app);
         return Build(root, app, overrides, warn);
     }
 
-    /// <summary>Parses one <c>key=value</c> token (the value as YAML).</summary>
+    /// <summary>Parses one <c>bs:N</c> or <c>key=value</c> token (the value as YAML).</summary>
     public static Override ParseOverride(string token)
     {
+        if (token.StartsWith("bs:", StringComparison.Ordinal))
+        {
+            if (!int.TryParse(token[3..], NumberStyles.None, CultureInfo.InvariantCulture, out int bs) || bs <= 0)
+                throw new ConfigException($"argument '{token}': bs: expects a positive integer batch size");
+            return new Override($"argument '{token}'", "batch_size", (long)bs);
+        }
         int eq = token.IndexOf('=');
         if (eq <= 0 || !KeyRx().IsMatch(token[..eq]))
             throw new ConfigException($"unrecognised argument '{token}': expected app:PATH, bs:N or key=value");
@@ -67,16 +64,7 @@ public static partial class ConfigLoader
     {
         object? root = YamlReader.ReadText(yaml, sourceName);
         var parsed = new List<Override>();
-        foreach (string token in overrides ?? [])
-        {
-            if (token.StartsWith("bs:", StringComparison.Ordinal))
-            {
-                if (!int.TryParse(token[3..], NumberStyles.None, CultureInfo.InvariantCulture, out int bs) || bs <= 0)
-                    throw new ConfigException($"argument '{token}': bs: expects a positive integer batch size");
-                parsed.Add(new Override($"argument '{token}'", "batch_size", (long)bs));
-            }
-            else parsed.Add(ParseOverride(token));
-        }
+        foreach (string token in overrides ?? []) parsed.Add(ParseOverride(token));
         return Build(root, sourceName, parsed, warn);
     }
 
