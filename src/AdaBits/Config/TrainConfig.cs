@@ -1,0 +1,209 @@
+using System.Collections;
+using System.Reflection;
+using AdaBits.Modules;
+using AdaBits.Quantization;
+
+namespace AdaBits.Config;
+
+/// <summary>
+/// The typed training configuration: one property per key of the reference's YAML configs (§1.2 of the
+/// reference description) plus the port's new keys. Load it with <see cref="ConfigLoader"/>; the loader
+/// validates every value, so a constructed instance is consistent. Equality compares the settings only
+/// (lists by content), not <see cref="SourcePath"/> or <see cref="Raw"/>.
+/// </summary>
+public sealed record TrainConfig
+{
+    // ---- where it came from ----
+    /// <summary>The YAML file as given on the command line (or the name passed to FromYamlText).</summary>
+    public string SourcePath { get; init; } = "";
+    /// <summary>The effective key -> value map: the file's keys (duplicates resolved, last wins; ignored
+    /// keys included), then overrides, then the derived <c>warmup_epochs</c> and the effective <c>lr</c>.
+    /// Keys left at their defaults are absent.</summary>
+    public IReadOnlyDictionary<string, object?> Raw { get; init; } = new OrderedDictionary<string, object?>();
+
+    // ---- data / run-time ----
+    public int BatchSize { get; init; }
+    /// <summary>Informational only (the reference used it in batch-size assertions).</summary>
+    public int NumGpusPerJob { get; init; } = 1;
+    public int? BatchSizePerGpu { get; init; }
+    public string Dataset { get; init; } = "";
+    public string DatasetDir { get; init; } = "data";
+    /// <summary>Null: chosen from the dataset.</summary>
+    public string? DataTransforms { get; init; }
+    public string? DataLoader { get; init; }
+    public int DataLoaderWorkers { get; init; } = 1;
+    public bool DropLast { get; init; }
+    public bool Normalize { get; init; }
+    /// <summary>Null: the transform's default.</summary>
+    public int? CropPadding { get; init; }
+    /// <summary>Null: the transform's default.</summary>
+    public bool? HorizontalFlip { get; init; }
+    /// <summary>Use only the first N training images (null: all).</summary>
+    public int? TrainLimit { get; init; }
+    /// <summary>Use only the first N validation images (null: all).</summary>
+    public int? ValLimit { get; init; }
+    /// <summary>Null: from the dataset.</summary>
+    public int? NumClasses { get; init; }
+    public int? ImageSize { get; init; }
+    public IReadOnlyList<int> Topk { get; init; } = [1, 5];
+    public bool TestOnly { get; init; }
+    public int RandomSeed { get; init; }
+    public bool UseDiffSeed { get; init; }
+    public bool StochValid { get; init; }
+    public string LogDir { get; init; } = "";
+    /// <summary>The reference's module path, e.g. <c>models.q_resnet_cifar</c>.</summary>
+    public string Model { get; init; } = "";
+    public int? Depth { get; init; }
+    public double WidthMult { get; init; } = 1.0;
+    public int WidthDivisor { get; init; } = 1;
+    public int MinWidth { get; init; } = 1;
+    public bool ResetParameters { get; init; } = true;
+    /// <summary>Profiling device tags (<c>gpu</c>, <c>cpu</c>); empty: no profiling.</summary>
+    public IReadOnlyList<string> Profiling { get; init; } = [];
+    public bool ProfilingOnly { get; init; }
+    public bool ModelProfilingVerbose { get; init; }
+    public bool Distributed { get; init; }
+    public bool DistributedAllReduce { get; init; }
+    public string? FpPretrainedFile { get; init; }
+    public string PretrainedDir { get; init; } = "";
+    public string PretrainedFile { get; init; } = "";
+    public bool PretrainedModelRemapKeys { get; init; }
+    /// <summary><c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>Optimizer steps between progress lines.</summary>
+    public int LogInterval { get; init; } = 50;
+    /// <summary>Use the fused CPU kernels where they apply.</summary>
+    public bool Fused { get; init; } = true;
+
+    // ---- optimisation ----
+    /// <summary><c>sgd</c> or <c>rmsprop</c>.</summary>
+    public string Optimizer { get; init; } = "sgd";
+    /// <summary>The effective base learning rate: <see cref="BaseLr"/> scaled by batch_size/256 when
+    /// batch_size &gt; 256 (the reference's batch-size rule).</summary>
+    public double Lr { get; init; }
+    /// <summary>The learning rate as configured, before the batch-size rule; <see cref="ToYaml"/> writes this.</summary>
+    public double BaseLr { get; init; }
+    public double Momentum { get; init; }
+    public bool Nesterov { get; init; }
+    public double WeightDecay { get; init; }
+    /// <summary>RMSprop smoothing (alpha).</summary>
+    public double OptimDecay { get; init; } = 0.9;
+    public double OptimEps { get; init; } = 1e-8;
+    public string LrScheduler { get; init; } = "multistep";
+    public int NumEpochs { get; init; }
+    /// <summary>Derived: 5 when batch_size &gt; 256, else 0 (a configured value is overwritten).</summary>
+    public int WarmupEpochs { get; init; }
+    public IReadOnlyList<int> MultistepLrMilestones { get; init; } = [];
+    public double MultistepLrGamma { get; init; } = 0.1;
+    public double? ExpDecayingLrGamma { get; init; }
+    public int ExpDecayingPeriod { get; init; } = 1;
+    /// <summary>SGDR restarts for cos_annealing_iter (the reference's test.py only).</summary>
+    public bool WarmRestart { get; init; }
+
+    // ---- quantization ----
+    public IReadOnlyList<Bits> BitsList { get; init; } = [new Bits(32)];
+    public bool AdaptiveTraining { get; init; }
+    public bool WeightOnly { get; init; }
+    public QuantScheme WeightQuantScheme { get; init; } = QuantScheme.Modified;
+    public QuantScheme ActQuantScheme { get; init; } = QuantScheme.Original;
+    public bool Clamp { get; init; } = true;
+    public bool Rescale { get; init; } = true;
+    public bool RescaleConv { get; init; }
+    public RescaleType RescaleType { get; init; } = RescaleType.Constant;
+    /// <summary>The key <c>switchbn</c>.</summary>
+    public bool SwitchBn { get; init; } = true;
+    public bool StatsSharing { get; init; }
+    public bool SwitchAlpha { get; init; }
+    public bool PactFp { get; init; }
+    public bool DoubleSide { get; init; }
+
+    /// <summary>The settings every quantized layer reads.</summary>
+    public QuantOptions ToQuantOptions() => new()
+    {
+        BitsList = BitsList,
+        WeightScheme = WeightQuantScheme,
+        ActScheme = ActQuantScheme,
+        Clamp = Clamp,
+        Rescale = Rescale,
+        RescaleConv = RescaleConv,
+        RescaleType = RescaleType,
+        SwitchBn = SwitchBn,
+        SwitchAlpha = SwitchAlpha,
+        WeightOnly = WeightOnly,
+        StatsSharing = StatsSharing,
+        Fused = Fused,
+    };
+
+    /// <summary>
+    /// The reference's experiment-setting folder (§5.11), nested folders joined with the OS separator:
+    /// <c>bits_list_[5, 4, 3]/adaptive_True/.../pact_fp_False</c>.
+    /// </summary>
+    public string ExperimentSetting => string.Join(Path.DirectorySeparatorChar,
+    [
+        "bits_list_" + Bits.ListToString(BitsList),
+        "adaptive_" + Py(AdaptiveTraining),
+        "weight_only_" + Py(WeightOnly),
+        "stats_sharing_" + Py(StatsSharing),
+        // Reference bug 12 fixed: the reference wrote `fp_pretrained_file is not None`, so `''` gave
+        // fp_pretrained_True while nothing was loaded. Here the flag is true iff a file is actually used.
+        "fp_pretrained_" + Py(!string.IsNullOrEmpty(FpPretrainedFile)),
+        "clamp_" + Py(Clamp),
+        "rescale_" + Py(Rescale),
+        "rescale_conv_" + Py(RescaleConv),
+        "rescale_type_" + (RescaleType == RescaleType.Stddev ? "stddev" : "constant"),
+        "switchbn_" + Py(SwitchBn),
+        $"weight_{WeightQuantScheme.Name()}_act_{ActQuantScheme.Name()}",
+        "switch_alpha_" + Py(SwitchAlpha),
+        "pact_fp_" + Py(PactFp),
+    ]);
+
+    /// <summary>Where a run writes: <c>log_dir/&lt;experiment setting&gt;</c>.</summary>
+    public string RunDir => Path.Combine(LogDir, ExperimentSetting);
+
+    static string Py(bool b) => b ? "True" : "False";
+
+    /// <summary>
+    /// Every setting as YAML that PyYAML and <see cref="ConfigLoader"/> read back into an equal config.
+    /// <c>lr</c> is written as configured (<see cref="BaseLr"/>), so loading the output applies the batch-size
+    /// rule once and gives the same effective lr; <c>warmup_epochs</c> is written with its derived value.
+    /// Ignored compatibility keys are not written.
+    /// </summary>
+    public string ToYaml() => ConfigYamlWriter.Write(this);
+
+    // ---- equality: settings only, lists by content ----
+    static readonly PropertyInfo[] Settings = typeof(TrainConfig)
+        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.SetMethod is not null && p.Name is not (nameof(SourcePath) or nameof(Raw)))
+        .ToArray();
+
+    public bool Equals(TrainConfig? other)
+    {
+        if (ReferenceEquals(this, other)) return true;
+        if (other is null) return false;
+        foreach (var p in Settings)
+        {
+            object? a = p.GetValue(this), b = p.GetValue(other);
+            if (a is IEnumerable ea and not string && b is IEnumerable eb and not string)
+            {
+                if (!ea.Cast<object?>().SequenceEqual(eb.Cast<object?>())) return false;
+            }
+            else if (!Equals(a, b)) return false;
+        }
+        return true;
+    }
+
+    public override int GetHashCode() => HashCode.Combine(BatchSize, Dataset, Model, Lr, NumEpochs, LogDir, BitsList.Count);
+
+    /// <summary>The names of the settings that differ (for test messages).</summary>
+    public IEnumerable<string> Differences(TrainConfig other)
+    {
+        foreach (var p in Settings)
+        {
+            object? a = p.GetValue(this), b = p.GetValue(other);
+            bool same = a is IEnumerable ea and not string && b is IEnumerable eb and not string
+                ? ea.Cast<object?>().SequenceEqual(eb.Cast<object?>())
+                : Equals(a, b);
+            if (!same) yield return $"{p.Name}: {YamlText.PythonRepr(a)} vs {YamlText.PythonRepr(b)}";
+        }
+    }
+}
