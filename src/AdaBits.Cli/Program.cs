@@ -15,6 +15,7 @@ namespace AdaBits.Cli
             commands:
               schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
               bench     benchmarks (quant-overhead)
+              data      fetch a data set (data fetch mnist|fashion-mnist)
 
             'adabits <command> --help' describes a command. Add --verbose for stack traces.
             """;
@@ -23,6 +24,7 @@ namespace AdaBits.Cli
         {
             ["schemes"] = SchemesCommand.Run,
             ["bench"] = BenchCommand.Run,
+            ["data"] = DataCommand.Run,
         };
 
         internal static int Run(string[] args)
