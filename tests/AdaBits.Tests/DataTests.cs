@@ -153,6 +153,20 @@ public sealed class DataTests : IDisposable
         Assert.DoesNotContain('\n', e.Message);
     }
 
+    /// <summary>The real data sets, when a fetched folder is named by ADABITS_TEST_MNIST_DIR / ADABITS_TEST_FASHION_MNIST_DIR
+    /// (nothing is downloaded here; without the variables the test has nothing to check).</summary>
+    [Theory]
+    [InlineData("MNIST", "ADABITS_TEST_MNIST_DIR")]
+    [InlineData("FashionMNIST", "ADABITS_TEST_FASHION_MNIST_DIR")]
+    public void RealDataSetWhenPresent(string dataset, string variable)
+    {
+        if (Environment.GetEnvironmentVariable(variable) is not { Length: > 0 } folder) return;
+        var (train, val) = MnistFamily.Load(dataset, folder);
+        Assert.Equal((60000, 10000, 10, 10), (train.Count, val.Count, train.NumClasses, val.NumClasses));
+        Assert.Equal(1000, val.Labels.Count(l => l == 0) + (dataset == "MNIST" ? 1000 - 980 : 0));   // t10k: 980 zeros in MNIST, 1000 per class in Fashion
+        Assert.Equal(60000L * 784, train.Pixels.LongLength);
+    }
+
     // ---- hashes ----
 
     [Fact]

