@@ -13,6 +13,9 @@ namespace AdaBits.Cli
             usage: adabits <command> [options]
 
             commands:
+              train     train a model from a YAML config (app:CFG [bs:N] [key=value ...])
+              test      evaluate a checkpoint at every bit-width of the config
+              data      fetch a data set (data fetch mnist|fashion-mnist)
               schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
               bench     benchmarks (quant-overhead)
 

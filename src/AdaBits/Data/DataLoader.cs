@@ -1,0 +1,233 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AdaBits.Data;
+
+/// <summary>
+/// Batches of an <see cref="ImageDataset"/> as float32 [B, C, H, W] inputs and int64 [B] targets (CPU tensors
+/// that the caller disposes). The order of an epoch and every sample's augmentation are a pure function of
+/// (seed, epoch, sample index): the same for any worker count and for every call of <see cref="Epoch"/> with
+/// the same epoch, which makes resumed runs see exactly the data of uninterrupted ones.
+/// With workers > 0, that many background threads assemble batches ahead into a bounded window of
+/// `prefetch` batches, delivered in order; leaving the enumeration early stops them.
+/// </summary>
+public sealed class DataLoader : IDisposable
+{
+    readonly ImageDataset data;
+    readonly TransformSpec transform;
+    readonly float[][] lut;   // per channel: pixel value 0..255 -> model input
+    readonly CancellationTokenSource disposed = new();
+    int liveWorkers;
+
+    /// <summary>Worker threads of this loader now running (for tests: 0 once an enumeration has ended).</summary>
+    internal int LiveWorkers => Volatile.Read(ref liveWorkers);
+
+    public int BatchSize { get; }
+    public bool Shuffle { get; }
+    public bool DropLast { get; }
+    public int Workers { get; }
+    public int Seed { get; }
+    public int Prefetch { get; }
+    public ImageDataset Data => data;
+    public TransformSpec Transform => transform;
+
+    /// <summary>Batches in one epoch: floor(N / B) with dropLast, else ceil(N / B).</summary>
+    public int BatchesPerEpoch { get; }
+
+    /// <summary>Samples delivered per epoch.</summary>
+    public int SamplesPerEpoch => DropLast ? BatchesPerEpoch * BatchSize : data.Count;
+
+    public DataLoader(ImageDataset data, int batchSize, bool shuffle, bool dropLast, TransformSpec transform,
+        int workers, int seed, int prefetch = 4)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(transform);
+        if (batchSize <= 0) throw new ArgumentException($"batch size must be positive, got {batchSize}");
+        if (workers < 0) throw new ArgumentException($"workers must be >= 0, got {workers}");
+        if (prefetch <= 0) throw new ArgumentException($"prefetch must be positive, got {prefetch}");
+        if (transform.CropPadding < 0) throw new ArgumentException($"crop padding must be >= 0, got {transform.CropPadding}");
+        if (transform.Normalize && (transform.Mean.Length != data.Channels || transform.Std.Length != data.Channels))
+            throw new ArgumentException(
+                $"the transform normalizes {transform.Mean.Length} channels (std {transform.Std.Length}), the data has {data.Channels}");
+        this.data = data;
+        this.transform = transform;
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        DropLast = dropLast;
+        Workers = workers;
+        Seed = seed;
+        Prefetch = prefetch;
+        BatchesPerEpoch = dropLast ? data.Count / batchSize : (data.Count + batchSize - 1) / batchSize;
+        lut = new float[data.Channels][];
+        for (int c = 0; c < data.Channels; c++)
+        {
+            lut[c] = new float[256];
+            for (int v = 0; v < 256; v++)
+                // float32 throughout, as ToTensor (x / 255) and Normalize ((x - mean) / std) compute it
+                lut[c][v] = transform.Normalize ? ((float)v / 255f - transform.Mean[c]) / transform.Std[c] : v;
+        }
+    }
+
+    /// <summary>The sample indices of an epoch in delivery order (all of them, before dropLast).</summary>
+    public int[] Order(int epoch) => Shuffle ? SampleRandom.Permutation(data.Count, Seed, epoch) : Enumerable.Range(0, data.Count).ToArray();
+
+    /// <summary>The augmentation of one sample in one epoch: crop offsets (0..2p, top-left of the window in
+    /// the padded image) and whether it is mirrored.</summary>
+    public (int Dy, int Dx, bool Flip) Augmentation(int epoch, int sampleIndex)
+    {
+        ulong h = SampleRandom.Hash(Seed, epoch, sampleIndex, 0x4155474DUL);
+        int p = transform.CropPadding, dy = p, dx = p;
+        if (p > 0)
+        {
+            dy = SampleRandom.Below(h, 2 * p + 1);
+            h = SampleRandom.Mix(h);
+            dx = SampleRandom.Below(h, 2 * p + 1);
+        }
+        bool flip = transform.HorizontalFlip && (SampleRandom.Mix(h ^ 0xF11FUL) >> 63) != 0;
+        return (dy, dx, flip);
+    }
+
+    /// <summary>The batches of one epoch, in order. Each (Input, Target) pair belongs to the caller.</summary>
+    public IEnumerable<(Tensor Input, Tensor Target)> Epoch(int epoch)
+    {
+        ObjectDisposedException.ThrowIf(disposed.IsCancellationRequested, this);
+        return Workers == 0 ? Sequential(epoch) : Parallel(epoch);
+    }
+
+    IEnumerable<(Tensor Input, Tensor Target)> Sequential(int epoch)
+    {
+        int[] order = Order(epoch);
+        for (int b = 0; b < BatchesPerEpoch; b++)
+        {
+            ObjectDisposedException.ThrowIf(disposed.IsCancellationRequested, this);
+            var (x, y) = Build(order, epoch, b);
+            // same ownership as batches made on worker threads: never part of the caller's dispose scope
+            yield return (x.DetachFromDisposeScope(), y.DetachFromDisposeScope());
+        }
+    }
+
+    IEnumerable<(Tensor Input, Tensor Target)> Parallel(int epoch)
+    {
+        int batches = BatchesPerEpoch;
+        if (batches == 0) yield break;
+        int[] order = Order(epoch);
+        var results = new TaskCompletionSource<(Tensor, Tensor)>?[batches];
+        for (int b = 0; b < batches; b++) results[b] = new TaskCompletionSource<(Tensor, Tensor)>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(disposed.Token);
+        using var tickets = new SemaphoreSlim(Prefetch);   // batches built or being built and not yet delivered
+        int next = -1;
+        var threads = new Thread[Math.Min(Workers, batches)];
+        for (int w = 0; w < threads.Length; w++)
+        {
+            Interlocked.Increment(ref liveWorkers);
+            threads[w] = new Thread(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        tickets.Wait(stop.Token);
+                        int b = Interlocked.Increment(ref next);
+                        if (b >= batches)
+                        {
+                            tickets.Release();   // wake the next idle worker so it can see the end too
+                            return;
+                        }
+                        try { results[b]!.SetResult(Build(order, epoch, b)); }
+                        catch (Exception e) { results[b]!.SetException(e); }
+                    }
+                }
+                catch (OperationCanceledException) { }
+                finally { Interlocked.Decrement(ref liveWorkers); }
+            })
+            { IsBackground = true, Name = $"adabits-loader-{w}" };
+            threads[w].Start();
+        }
+        try
+        {
+            for (int c = 0; c < batches; c++)
+            {
+                var batch = results[c]!.Task.WaitAsync(stop.Token).GetAwaiter().GetResult();
+                results[c] = null;
+                tickets.Release();
+                yield return batch;
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            foreach (var t in threads) t.Join();
+            // batches built ahead and never delivered (the caller stopped early)
+            foreach (var r in results)
+                if (r is not null && r.Task.IsCompletedSuccessfully)
+                {
+                    r.Task.Result.Item1.Dispose();
+                    r.Task.Result.Item2.Dispose();
+                }
+        }
+    }
+
+    (Tensor Input, Tensor Target) Build(int[] order, int epoch, int batch)
+    {
+        int start = batch * BatchSize, n = Math.Min(BatchSize, data.Count - start);
+        int C = data.Channels, H = data.Height, W = data.Width, plane = H * W, sample = C * plane;
+        var input = empty(new long[] { n, C, H, W }, ScalarType.Float32);
+        var target = empty(new long[] { n }, ScalarType.Int64);
+        try
+        {
+            Span<float> dst = MemoryMarshal.Cast<byte, float>(input.bytes);
+            Span<long> labels = MemoryMarshal.Cast<byte, long>(target.bytes);
+            byte[] pixels = data.Pixels;
+            int p = transform.CropPadding;
+            for (int k = 0; k < n; k++)
+            {
+                int index = order[start + k];
+                labels[k] = data.Labels[index];
+                var (dy, dx, flip) = transform.Augments ? Augmentation(epoch, index) : (p, p, false);
+                for (int c = 0; c < C; c++)
+                {
+                    float[] map = lut[c];
+                    ReadOnlySpan<byte> src = pixels.AsSpan(index * sample + c * plane, plane);
+                    Span<float> outPlane = dst.Slice(k * sample + c * plane, plane);
+                    if (dy == p && dx == p && !flip)
+                    {
+                        for (int i = 0; i < plane; i++) outPlane[i] = map[src[i]];
+                        continue;
+                    }
+                    float zero = map[0];
+                    for (int y = 0; y < H; y++)
+                    {
+                        Span<float> row = outPlane.Slice(y * W, W);
+                        int sy = y + dy - p;
+                        if ((uint)sy >= (uint)H)
+                        {
+                            row.Fill(zero);
+                            continue;
+                        }
+                        ReadOnlySpan<byte> srcRow = src.Slice(sy * W, W);
+                        int shift = dx - p;   // output column x reads source column x + shift
+                        for (int x = 0; x < W; x++)
+                        {
+                            int sx = x + shift;
+                            float v = (uint)sx < (uint)W ? map[srcRow[sx]] : zero;
+                            row[flip ? W - 1 - x : x] = v;
+                        }
+                    }
+                }
+            }
+            return (input, target);
+        }
+        catch
+        {
+            input.Dispose();
+            target.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!disposed.IsCancellationRequested) disposed.Cancel();
+    }
+}
