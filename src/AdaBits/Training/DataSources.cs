@@ -29,6 +29,6 @@ public static class DataSources
     public static TransformSpec Transform(TrainConfig config, bool training)
     {
         var spec = TransformSpec.ForName(config.DataTransforms, config.Dataset, config.Normalize, config.CropPadding, config.HorizontalFlip);
-        return training ? spec : spec with { CropPadding = 0, HorizontalFlip = false };
+        return training ? spec : spec.ForValidation();
     }
 }

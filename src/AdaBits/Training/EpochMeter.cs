@@ -27,11 +27,11 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
         batches++;
         samples += target.shape[0];
         using var scope = NewDisposeScope();
-        long maxk = Math.Min(topk.Max(), logits.shape[1]);
+        int maxk = (int)Math.Min(topk.Max(), logits.shape[1]);
         var (_, pred) = logits.detach().topk(maxk, dim: 1, largest: true, sorted: true);
-        var hit = pred.eq(target.view(-1, 1)).to(ScalarType.Int64);
+        var hit = pred.eq(target.view(-1, 1)).to_type(ScalarType.Int64);
         var cumulative = hit.cumsum(1);
-        var counts = cumulative.sum(0).data<long>().ToArray();
+        var counts = cumulative.sum([0L]).to_type(ScalarType.Int64).data<long>().ToArray();
         for (int i = 0; i < topk.Count; i++)
             correct[i] += counts[(int)Math.Min(topk[i], maxk) - 1];
     }

@@ -8,6 +8,7 @@ using AdaBits.Modules;
 using AdaBits.Plotting;
 using TorchSharp;
 using TorchSharp.Modules;
+using DataLoader = AdaBits.Data.DataLoader;
 using static TorchSharp.torch;
 
 namespace AdaBits.Training;
