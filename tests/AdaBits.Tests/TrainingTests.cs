@@ -34,7 +34,7 @@ public class TrainingTests : IDisposable
             lr: 0.05
             lr_scheduler: cos_annealing_iter
             random_seed: 7
-            batch_size: 128
+            batch_size: 64
             model: models.q_mnist_cnn
             reset_parameters: True
             switch_alpha: True
@@ -55,7 +55,7 @@ public class TrainingTests : IDisposable
     [Fact]
     public void Short_training_on_real_mnist_beats_a_floor_at_every_bit_width_and_test_reproduces_it()
     {
-        string cfgPath = WriteConfig("short", epochs: 1, trainLimit: 4096, valLimit: 1000);
+        string cfgPath = WriteConfig("short", epochs: 1, trainLimit: 6400, valLimit: 1000);
         var (code, stdout, stderr) = CliRunner.Run("train", "app:" + cfgPath);
         Assert.True(code == 0, stderr);
         var cfg = ConfigLoader.Load(["app:" + cfgPath]);
