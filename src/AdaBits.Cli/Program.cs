@@ -15,6 +15,8 @@ namespace AdaBits.Cli
             commands:
               train     train a model from a YAML config (app:CFG [bs:N] [key=value ...])
               test      evaluate a checkpoint at every bit-width of the config
+              plot      PNG plots of a run folder (losses, accuracy per bit-width, trade-off, alpha)
+              report    report.md of a run folder, with its plots
               data      fetch a data set (data fetch mnist|fashion-mnist)
               schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
               bench     benchmarks (quant-overhead)
@@ -26,6 +28,8 @@ namespace AdaBits.Cli
         {
             ["train"] = TrainCommand.Run,
             ["test"] = TestCommand.Run,
+            ["plot"] = ReportCommand.Plot,
+            ["report"] = ReportCommand.Report,
             ["data"] = DataCommand.Run,
             ["schemes"] = SchemesCommand.Run,
             ["bench"] = BenchCommand.Run,

@@ -77,6 +77,16 @@ public class TrainingTests : IDisposable
         Assert.Equal(["train", "train", "val", "val"], lines.Select(l => l.GetProperty("phase").GetString()!).ToArray());
         Assert.Contains("loss", stdout);
 
+        Assert.Contains("| 4 | ", File.ReadAllText(Path.Combine(run, "report.md")));
+        foreach (var (png, width, height) in new[] { ("loss.png", 1100, 450), ("top1.png", 1100, 450), ("alpha.png", 800, 560) })
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(run, "plots", png));
+            Assert.True(bytes.Length > 10_000, png);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
+            Assert.Equal(width, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+            Assert.Equal(height, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
+        }
+
         var (tcode, tout, terr) = CliRunner.Run("test", "app:" + cfgPath, "--json");
         Assert.True(tcode == 0, terr);
         var val = JsonDocument.Parse(tout).RootElement;

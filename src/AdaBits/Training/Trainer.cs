@@ -148,6 +148,7 @@ public sealed class Trainer : IDisposable
         RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
+        log.Line($"report: {Reporting.RunReport.Write(runDir)}");
         return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
     }
 
