@@ -87,3 +87,34 @@ public class CheckpointTests : IDisposable
         Assert.Contains(bad, e2.Message);
     }
 }
+
+public class FpPretrainedTests
+{
+    [Fact]
+    public void A_single_bn_full_precision_checkpoint_expands_to_every_bn_copy_and_alpha_entry()
+    {
+        manual_seed(21);
+        using var fp = new QResNetCifar(new QuantOptions { BitsList = [32] }, 20);
+        using (no_grad())
+            foreach (var (name, t) in fp.state_dict())
+                if (name.Contains("running_mean") || name.EndsWith("alpha")) t.uniform_(1, 2);
+        var state = fp.state_dict().ToDictionary(p => p.Key, p => p.Value);
+        Assert.Contains("head.1.bn.0.running_mean", state.Keys);
+        Assert.DoesNotContain("head.1.bn.1.running_mean", state.Keys);
+
+        using var adaptive = new QResNetCifar(new QuantOptions { BitsList = [8, 6, 4], SwitchAlpha = true }, 20);
+        int used = FpPretrained.LoadInto(adaptive, state, "fp.pt");
+        Assert.Equal(state.Count, used);
+        var own = adaptive.state_dict();
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(0, Ref.MaxAbsDiff(own[$"stage_1_layer_0.body.1.bn.{i}.running_mean"], state["stage_1_layer_0.body.1.bn.0.running_mean"]));
+        var alpha = Ref.D(own["stage_2_layer_2.body.3.alpha"]);
+        Assert.Equal(3, alpha.Length);
+        Assert.All(alpha, a => Assert.Equal(Ref.D(state["stage_2_layer_2.body.3.alpha"])[0], a));
+        Assert.Equal(0, Ref.MaxAbsDiff(own["head.0.weight"], state["head.0.weight"]));
+
+        state.Remove("classifier.0.weight");
+        var e = Assert.Throws<InvalidDataException>(() => FpPretrained.LoadInto(adaptive, state, "fp.pt"));
+        Assert.Contains("classifier.0.weight", e.Message);
+    }
+}

@@ -47,6 +47,8 @@ public sealed class Trainer : IDisposable
 
     public Trainer(TrainConfig config, RunLog log, bool training)
     {
+        if (config.PretrainedModelRemapKeys)
+            throw new ArgumentException($"{config.SourcePath}: pretrained_model_remap_keys is not supported (a checkpoint's key order is not kept); rename the keys instead");
         cfg = config;
         this.log = log;
         device = DeviceFor(config.Device);
@@ -97,8 +99,14 @@ public sealed class Trainer : IDisposable
 
         var state = new RunState();
         string latest = Path.Combine(runDir, LatestCheckpoint);
+        if (!string.IsNullOrEmpty(cfg.FpPretrainedFile))
+        {
+            string fp = cfg.FpPretrainedFile;
+            int n = FpPretrained.LoadInto(Model, CheckpointFile.StateDictOf(CheckpointFile.Load(fp), fp), fp);
+            log.Line($"Loaded full precision model {fp} ({n} tensors, BN copies and clipping levels expanded)");
+        }
+        if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg));
         if (File.Exists(latest)) Resume(latest, optimizer, state);
-        else if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg));
 
         var total = Stopwatch.StartNew();
         double secondsBefore = state.Seconds;
