@@ -20,6 +20,7 @@ namespace AdaBits.Cli
               data      fetch a data set (data fetch mnist|fashion-mnist)
               schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
               bench     benchmarks (quant-overhead)
+              profile   params, MACs, BitOPs, bytes and latency per bit-width (app:CFG [--verbose] [--json])
 
             'adabits <command> --help' describes a command. Add --verbose for stack traces.
             """;
@@ -33,12 +34,18 @@ namespace AdaBits.Cli
             ["data"] = DataCommand.Run,
             ["schemes"] = SchemesCommand.Run,
             ["bench"] = BenchCommand.Run,
+            ["profile"] = ProfileCommand.Run,
         };
+
+        /// <summary>Commands that read --verbose themselves (it still turns on stack traces for them too).</summary>
+        static readonly HashSet<string> SeeVerbose = ["profile"];
 
         internal static int Run(string[] args)
         {
             bool verbose = args.Contains("--verbose");
             args = args.Where(a => a != "--verbose").ToArray();
+            // wherever --verbose stood (before or after the command), such a command gets it as its own flag
+            if (verbose && args.Length > 0 && SeeVerbose.Contains(args[0])) args = [.. args, "--verbose"];
             try
             {
                 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")

@@ -95,13 +95,14 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// <summary>
     /// Inference fast path: when y (a fresh tensor nothing else reads) is the input of batch norm `bn`
     /// whose output only this layer reads, applies BN and this layer's PACT to y in one in-place pass.
-    /// Returns false (touching nothing) where that does not apply: training, autograd, other devices.
+    /// Returns false (touching nothing) where that does not apply: training, autograd, other devices, and
+    /// inside FusionSuppression.Enter() (the profiler, which needs every module called).
     /// </summary>
     internal unsafe bool TryQuantizeAfterBatchNormInPlace(Tensor y, SwitchableBatchNorm2d bn, bool doubleSide)
     {
         var (bitw, bita) = EffectiveBits();
         bool quantizeActs = bita < 32 && !WeightOnly;
-        if (!Options.Fused || training || bn.training || bitw == 0 || (!quantizeActs && !PactFp)) return false;
+        if (!Options.Fused || FusionSuppression.Active || training || bn.training || bitw == 0 || (!quantizeActs && !PactFp)) return false;
         if (is_grad_enabled() && (y.requires_grad || alpha.requires_grad)) return false;
         if (!TensorMemory.IsFusable(y) || !y.is_contiguous() || y.dim() != 4 || y.shape[1] != bn.NumFeatures) return false;
         using var alphaNow = Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using AdaBits.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AdaBits.Profiling;
+
+/// <summary>
+/// The model profiler (reference utils/model_profiling.py, §6): one eval-mode forward of a uniform [0, 1)
+/// input at the given bits, with a forward hook on every counted layer (LayerCounter), and the median
+/// wall time of repeated forwards. The model's training mode and bits are restored afterwards.
+/// </summary>
+public static class ModelProfiler
+{
+    /// <summary>Seed of the profiling input (the counts do not depend on the values, only on the shapes).</summary>
+    public const long InputSeed = 0;
+
+    /// <summary>Profiles one forward of a batch×channels×height×width input at `bits`.</summary>
+    public static ModelProfile Profile(nn.Module model, int channels, int height, int width, Bits bits, int batch = 1)
+    {
+        var net = AsForward(model);
+        CheckShape(channels, height, width, batch);
+        var rows = new List<LayerProfile>();
+        var names = model.named_modules().Where(m => LayerCounter.IsCounted(m.module))
+            .GroupBy(m => m.module).ToDictionary(g => g.Key, g => g.First().name);
+        var called = new HashSet<nn.Module>();
+        var hooks = new List<Action>();
+        using var state = new ModelState(model, bits);
+        try
+        {
+            foreach (var (module, name) in names)
+            {
+                if (module is not nn.Module<Tensor, Tensor> hookable) continue;
+                var remover = hookable.register_forward_hook((m, input, output) =>
+                {
+                    called.Add(m);
+                    if (LayerCounter.Count(name, m, input, output) is { } row) rows.Add(row);
+                    return output;
+                });
+                hooks.Add(remover.remove);
+            }
+            using var fused = FusionSuppression.Enter();
+            using var scope = NewDisposeScope();
+            using var grad = no_grad();
+            var x = RandomInput(channels, height, width, batch);
+            net.call(x);
+        }
+        finally
+        {
+            foreach (var remove in hooks) remove();
+        }
+        var warnings = names.Keys.Where(m => m is QuantizedLayer && !called.Contains(m))
+            .Select(m => $"{names[m]} ({m.GetType().Name}) was not called by the forward at {bits} bits; not counted")
+            .ToList();
+        return new ModelProfile(bits, batch, channels, height, width, rows, warnings);
+    }
+
+    /// <summary>
+    /// Median wall time in milliseconds of `repeats` eval forwards (no_grad) of a batch×channels×height×width
+    /// input at `bits`, after `warmup` untimed forwards. A measurement: it depends on the machine and its load.
+    /// </summary>
+    public static double MeasureLatencyMs(nn.Module model, int channels, int height, int width, Bits bits,
+        int batch = 1, int warmup = 2, int repeats = 5)
+    {
+        var net = AsForward(model);
+        CheckShape(channels, height, width, batch);
+        if (warmup < 0) throw new ArgumentOutOfRangeException(nameof(warmup), "warm-up count must be >= 0");
+        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "repeat count must be >= 1");
+        using var state = new ModelState(model, bits);
+        using var grad = no_grad();
+        using var x = RandomInput(channels, height, width, batch);
+        for (int i = 0; i < warmup; i++)
+            using (NewDisposeScope()) net.call(x);
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            using var scope = NewDisposeScope();
+            var sw = Stopwatch.StartNew();
+            net.call(x);
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return repeats % 2 == 1 ? times[repeats / 2] : (times[repeats / 2 - 1] + times[repeats / 2]) / 2;
+    }
+
+    static nn.Module<Tensor, Tensor> AsForward(nn.Module model) => model as nn.Module<Tensor, Tensor>
+        ?? throw new ArgumentException($"the profiler needs a module with forward(Tensor) -> Tensor, got {model.GetType().Name}");
+
+    static void CheckShape(int channels, int height, int width, int batch)
+    {
+        if (channels < 1 || height < 1 || width < 1 || batch < 1)
+            throw new ArgumentOutOfRangeException(nameof(channels),
+                $"profiling input must be positive, got batch {batch}, {channels}x{height}x{width}");
+    }
+
+    static Tensor RandomInput(int channels, int height, int width, int batch)
+    {
+        using var generator = new Generator((ulong)InputSeed);
+        return rand([batch, channels, height, width], generator: generator);
+    }
+
+    /// <summary>Puts the model in eval mode at `bits`; restores each module's mode and bits when disposed.</summary>
+    sealed class ModelState : IDisposable
+    {
+        readonly List<(nn.Module Module, bool Training)> modes;
+        readonly List<(IBitSwitchable Module, Bits Bits)> bits;
+
+        public ModelState(nn.Module model, Bits active)
+        {
+            var all = model.named_modules().Select(m => m.module).Prepend(model).Distinct().ToList();
+            modes = all.Select(m => (m, m.training)).ToList();
+            bits = all.OfType<IBitSwitchable>().Select(m => (m, m.Bits)).ToList();
+            model.eval();
+            model.SetBits(active);
+        }
+
+        public void Dispose()
+        {
+            foreach (var (m, b) in bits) m.Bits = b;
+            foreach (var (m, t) in modes) m.train(t);
+        }
+    }
+}
