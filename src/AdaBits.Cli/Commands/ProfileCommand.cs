@@ -39,26 +39,17 @@ internal static class ProfileCommand
         torch.manual_seed(config.RandomSeed);
         using var model = ModelFactory.Create(config, channels, config.NumClasses ?? 10);
 
-        var results = new List<(ModelProfile, LatencyResult?)>();
-        foreach (var bits in config.BitsList)
-        {
-            var profile = ModelProfiler.Profile(model, channels, size, size, bits);
-            LatencyResult? timing = null;
-            if (latency)
+        var results = ModelProfiler.ProfileEach(model, config.BitsList, channels, size, size, batch, latency, warmup, repeats,
+            (profile, timing) =>
             {
-                double ms = ModelProfiler.MeasureLatencyMs(model, channels, size, size, bits, 1, warmup, repeats);
-                double msBatch = ModelProfiler.MeasureLatencyMs(model, channels, size, size, bits, batch, warmup, repeats);
-                timing = new LatencyResult(ms, msBatch, batch);
-            }
-            results.Add((profile, timing));
-            if (!json)
-            {
-                Console.WriteLine(ProfileReport.Text(profile, verbose, timing));
-                Console.Out.Flush();
-            }
-            else
-                foreach (var w in profile.Warnings) Console.Error.WriteLine($"adabits: warning: {w}");
-        }
+                if (!json)
+                {
+                    Console.WriteLine(ProfileReport.Text(profile, verbose, timing));
+                    Console.Out.Flush();
+                }
+                else
+                    foreach (var w in profile.Warnings) Console.Error.WriteLine($"adabits: warning: {w}");
+            });
         if (json) Console.WriteLine(ProfileReport.Json(results));
         return 0;
     }

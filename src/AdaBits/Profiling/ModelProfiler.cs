@@ -59,6 +59,28 @@ public static class ModelProfiler
     /// Median wall time in milliseconds of `repeats` eval forwards (no_grad) of a batch×channels×height×width
     /// input at `bits`, after `warmup` untimed forwards. A measurement: it depends on the machine and its load.
     /// </summary>
+    /// <summary>
+    /// The profile at every bit-width of a list (the reference's profiling driver), with the latency at
+    /// batch 1 and at `batch` when `latency` is set; `each` sees every result as it is made.
+    /// </summary>
+    public static List<(ModelProfile Profile, LatencyResult? Latency)> ProfileEach(nn.Module model, IReadOnlyList<Bits> bitsList,
+        int channels, int height, int width, int batch, bool latency, int warmup = 2, int repeats = 5,
+        Action<ModelProfile, LatencyResult?>? each = null)
+    {
+        var results = new List<(ModelProfile, LatencyResult?)>();
+        foreach (var bits in bitsList)
+        {
+            var profile = Profile(model, channels, height, width, bits);
+            LatencyResult? timing = latency
+                ? new LatencyResult(MeasureLatencyMs(model, channels, height, width, bits, 1, warmup, repeats),
+                    MeasureLatencyMs(model, channels, height, width, bits, batch, warmup, repeats), batch)
+                : null;
+            each?.Invoke(profile, timing);
+            results.Add((profile, timing));
+        }
+        return results;
+    }
+
     public static double MeasureLatencyMs(nn.Module model, int channels, int height, int width, Bits bits,
         int batch = 1, int warmup = 2, int repeats = 5)
     {

@@ -35,6 +35,7 @@ public sealed class Trainer : IDisposable
     readonly DataLoader? trainLoader;
     readonly DataLoader valLoader;
     readonly QLinear? classifier;
+    readonly int[] inputShape;
 
     public nn.Module<Tensor, Tensor> Model { get; }
 
@@ -58,6 +59,7 @@ public sealed class Trainer : IDisposable
         Model = ModelFactory.Create(config, val.Channels, numClasses);
         Model.to(device);
         classifier = Model.modules().OfType<QLinear>().LastOrDefault();
+        inputShape = [val.Channels, val.Height, val.Width];
         var valTransform = DataSources.Transform(config, training: false);
         valLoader = new DataLoader(val, config.BatchSize, shuffle: false, config.DropLast, valTransform,
             config.DataLoaderWorkers, config.RandomSeed);
@@ -107,6 +109,7 @@ public sealed class Trainer : IDisposable
         }
         if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg));
         if (File.Exists(latest)) Resume(latest, optimizer, state);
+        else WriteProfile(runDir);
 
         var total = Stopwatch.StartNew();
         double secondsBefore = state.Seconds;
@@ -158,6 +161,15 @@ public sealed class Trainer : IDisposable
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
         log.Line($"report: {Reporting.RunReport.Write(runDir)}");
         return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
+    }
+
+    /// <summary>The profile at every bit-width, printed as the reference does at the start, and kept as profile.json.</summary>
+    void WriteProfile(string runDir)
+    {
+        var (c, h, w) = (inputShape[0], inputShape[1], inputShape[2]);
+        var results = Profiling.ModelProfiler.ProfileEach(Model, cfg.BitsList, c, h, w, cfg.BatchSize, latency: true,
+            each: (profile, timing) => log.Line(Profiling.ProfileReport.Text(profile, cfg.ModelProfilingVerbose, timing)));
+        AtomicFile.WriteAllText(Path.Combine(runDir, "profile.json"), Profiling.ProfileReport.Json(results));
     }
 
     Dictionary<Bits, BitsMetrics> TrainEpoch(int epoch, Optimizer optimizer, LrSchedule schedule, RunState state, double secondsSoFar)
