@@ -8,7 +8,8 @@ namespace AdaBits.Training;
 /// <summary>Builds the model a config's `model` key names, shaped for the data set's images and classes.</summary>
 public static class ModelFactory
 {
-    public static readonly string[] Names = ["models.q_resnet_cifar", "models.q_mnist_cnn"];
+    public static readonly string[] Names =
+        ["models.q_resnet_cifar", "models.q_mnist_cnn", "models.q_mobilenet_v1", "models.q_mobilenet_v2"];
 
     public static nn.Module<Tensor, Tensor> Create(TrainConfig config, int inChannels, int numClasses)
     {
@@ -19,6 +20,11 @@ public static class ModelFactory
                 config.Depth ?? throw new ArgumentException($"{config.SourcePath}: model models.q_resnet_cifar needs the key 'depth' (20, 56 or 110)"),
                 numClasses, inChannels, config.ResetParameters),
             "models.q_mnist_cnn" => new QMnistCnn(options, numClasses, inChannels, config.ResetParameters),
+            // the reference's V1 reads pact_fp only; V2 reads pact_fp and double_side
+            "models.q_mobilenet_v1" => new QMobileNetV1(options, numClasses, inChannels, config.WidthMult,
+                config.WidthDivisor, config.MinWidth, config.PactFp, config.ResetParameters),
+            "models.q_mobilenet_v2" => new QMobileNetV2(options, numClasses, inChannels, config.WidthMult,
+                config.WidthDivisor, config.MinWidth, config.PactFp, config.DoubleSide, config.ResetParameters),
             _ => throw new ArgumentException($"{config.SourcePath}: model '{config.Model}' is not one of {string.Join(", ", Names)}"),
         };
     }
