@@ -33,14 +33,35 @@ public class ProfilerTests
         clamp: True
         """;
 
+    /// <summary>The reference's ImageNet MobileNet configs, reduced to what the profile reads.</summary>
+    static string MobileNetYaml(int version, bool switchAlpha) => $"""
+        batch_size: 8
+        dataset: imagenet1k
+        num_classes: 1000
+        image_size: 224
+        log_dir: ./results
+        model: models.q_mobilenet_v{version}
+        width_divisor: 8
+        optimizer: sgd
+        lr: 0.1
+        lr_scheduler: cos_annealing_iter
+        num_epochs: 1
+        bits_list: [8, 6, 5, 4]
+        adaptive_training: True
+        switch_alpha: {(switchAlpha ? "True" : "False")}
+        rescale: True
+        clamp: True
+        """;
+
     /// <summary>
-    /// One row per model: config, then the reference totals (BN excluded, batch 1, the config's image size)
-    /// as (bits key, MB, GBitOPs). Add the MobileNets here (§6 table: MobileNet V1 [8,6,5,4] 4,210,088 params,
-    /// 568,790,528 MACs; MobileNet V2 3,470,760 / 300,836,992) once their models exist.
+    /// One row per model: config, then the reference totals of §6 (BN excluded, batch 1, the config's image
+    /// size) as (bits key, MB, GBitOPs).
     /// </summary>
     public static TheoryData<string, string, long, long, string> ReferenceTotals => new()
     {
         { "ResNet-20 CIFAR10", ResNet20Yaml, 270_906, 40_817_280, "5:0.1696:1.0842 4:0.1359:0.7209 3:0.1022:0.4383" },
+        { "MobileNet V1", MobileNetYaml(1, switchAlpha: false), 4_210_088, 568_790_528, "8:4.2132:38.5317 6:3.4171:22.9227 5:3.0191:16.7888 4:2.6211:11.7687" },
+        { "MobileNet V2", MobileNetYaml(2, switchAlpha: true), 3_470_760, 300_836_992, "8:3.4746:21.3947 6:2.9274:13.2918 5:2.6538:10.1064 4:2.3802:7.4982" },
     };
 
     [Theory]

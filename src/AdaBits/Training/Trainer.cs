@@ -52,6 +52,8 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"{config.SourcePath}: pretrained_model_remap_keys is not supported (a checkpoint's key order is not kept); rename the keys instead");
         cfg = config;
         this.log = log;
+        if (config.Distributed)
+            log.Line("distributed: True, but multi-process training is not implemented: training as a world of one");
         device = DeviceFor(config.Device);
         manual_seed(config.RandomSeed);
         var (train, val) = DataSources.Load(config, log.Line, needTrain: training);
