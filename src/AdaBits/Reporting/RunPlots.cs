@@ -17,8 +17,8 @@ public static class RunPlots
         var written = new List<string>();
         string dir = Path.Combine(run.RunDir, Folder);
         Directory.CreateDirectory(dir);
-        Save(written, dir, "loss.png", PerEpoch(run, "loss", "loss (cross-entropy)", r => r.Loss));
-        Save(written, dir, "top1.png", PerEpoch(run, "top-1 accuracy", "top-1 accuracy", r => 1 - r.Top1Error));
+        Save(written, dir, "loss.png", PerEpoch(run, "loss", "loss (cross-entropy)", r => r.Loss, Alignment.UpperRight));
+        Save(written, dir, "top1.png", PerEpoch(run, "top-1 accuracy", "top-1 accuracy", r => 1 - r.Top1Error, Alignment.LowerRight));
         if (run.Summary.All(s => s.Top1 is not null && s.GBitOps is not null))
         {
             Save(written, dir, "accuracy_vs_gbitops.png", TradeOff(run, s => s.GBitOps!.Value, "GBitOPs per image", "Accuracy against compute (BitOPs)"));
@@ -35,7 +35,7 @@ public static class RunPlots
         written.Add(Path.Combine(Folder, name));
     }
 
-    static (Multiplot, int, int) PerEpoch(RunRecords run, string what, string yLabel, Func<EpochRecord, double> value)
+    static (Multiplot, int, int) PerEpoch(RunRecords run, string what, string yLabel, Func<EpochRecord, double> value, Alignment legend)
     {
         var multi = new Multiplot();
         string[] phases = ["train", "val"];
@@ -57,7 +57,7 @@ public static class RunPlots
             p.Title($"{(phases[i] == "train" ? "Training" : "Validation")} {what} per bit-width");
             p.XLabel("epoch");
             p.YLabel(yLabel);
-            p.ShowLegend(Alignment.UpperRight);
+            p.ShowLegend(legend);
         }
         return (multi, 1100, 450);
     }
@@ -78,6 +78,7 @@ public static class RunPlots
             label.LabelFontSize = 13;
             label.OffsetY = -8;
         }
+        p.Axes.Margins(0.2, 0.2);
         p.Title(title);
         p.XLabel(xLabel);
         p.YLabel("top-1 accuracy");
@@ -114,7 +115,7 @@ public static class RunPlots
         p.Title("Learned clipping levels |alpha| per layer and bit-width");
         p.XLabel("layer");
         p.YLabel("|alpha|");
-        p.ShowLegend(Alignment.UpperRight);
+        p.ShowLegend(Alignment.UpperLeft);
         return (multi, Math.Max(800, 60 * alphas.Count), 560);
     }
 
