@@ -62,27 +62,12 @@ public sealed class QMnistCnn : nn.Module<Tensor, Tensor>
         ("1", new SwitchableBatchNorm2d(options, conv.OutChannels, affine)),
         ("2", nn.ReLU(inplace: true)));
 
-    IEnumerable<Sequential> Chain => body.children().Cast<Sequential>().Prepend(head);
+    IEnumerable<ConvUnit> Chain => ConvUnits.Of(head).Concat(body.children().Cast<Sequential>().SelectMany(ConvUnits.Of));
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var units = Chain.ToArray();
-        var y = x;
-        bool quantized = false;
-        for (int i = 0; i < units.Length; i++)
-        {
-            var conv = (QConv2d)units[i][0];
-            var bn = (SwitchableBatchNorm2d)units[i][1];
-            y = quantized ? conv.ForwardOnQuantizedInput(y) : conv.call(y);
-            var next = i + 1 < units.Length ? (QConv2d)units[i + 1][0] : null;
-            // The next conv's PACT contains the ReLU: in eval, BN and PACT fold into one in-place pass,
-            // in training the ReLU is skipped (exactly, see QuantizedLayer.ClipsInputAtZero).
-            quantized = next is not null && next.TryQuantizeAfterBatchNormInPlace(y, bn, false);
-            if (quantized) continue;
-            y = bn.call(y);
-            if (next is null || !next.ClipsInputAtZero(false)) y = units[i][2].call(y);
-        }
+        var y = ConvUnits.Forward(Chain.ToList(), x);
         y = avgpool.call(y).flatten(1);
         return classifier.call(y).MoveToOuterDisposeScope();
     }
