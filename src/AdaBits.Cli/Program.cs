@@ -18,6 +18,8 @@ namespace AdaBits.Cli
               data      fetch a data set (data fetch mnist|fashion-mnist)
               schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
               bench     benchmarks (quant-overhead)
+              export    write a checkpoint as ONNX at one or every bit-width (or as safetensors)
+              eval-onnx run an exported ONNX model on the validation set, compared with TorchSharp
 
             'adabits <command> --help' describes a command. Add --verbose for stack traces.
             """;
@@ -29,6 +31,8 @@ namespace AdaBits.Cli
             ["data"] = DataCommand.Run,
             ["schemes"] = SchemesCommand.Run,
             ["bench"] = BenchCommand.Run,
+            ["export"] = ExportCommand.Run,
+            ["eval-onnx"] = EvalOnnxCommand.Run,
         };
 
         internal static int Run(string[] args)
