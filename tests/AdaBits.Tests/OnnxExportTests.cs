@@ -157,3 +157,141 @@ public class OnnxExportTests : IDisposable
         Assert.All(codes.Except(low), i => Assert.Equal(OnnxDataType.Int8, i.DataType));
     }
 }
+
+/// <summary>The export and eval-onnx commands end to end on a real MNIST subset, and the deploy snippet.</summary>
+[Collection("Console")]
+public class OnnxCliTests : IDisposable
+{
+    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-onnx-cli-tests-" + Guid.NewGuid().ToString("N"));
+
+    public OnnxCliTests() => Directory.CreateDirectory(dir);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>A short real training run (2560 MNIST images, bits [8, 4]); returns (config, best_model.pt).</summary>
+    (string Config, string Checkpoint) TrainSmallModel()
+    {
+        string cfg = WriteConfig("mnist.yml", "[8, 4]");
+        var (code, _, err) = CliRunner.Run("train", "app:" + cfg);
+        Assert.True(code == 0, err);
+        string ckpt = Directory.GetFiles(Path.Combine(dir, "run"), "best_model.pt", SearchOption.AllDirectories).Single();
+        return (cfg, ckpt);
+    }
+
+    string WriteConfig(string name, string bitsList)
+    {
+        string cfg = Path.Combine(dir, name);
+        File.WriteAllText(cfg, $"""
+            dataset: MNIST
+            dataset_dir: {Mnist.Dir}
+            data_loader_workers: 1
+            num_classes: 10
+            topk: [1, 5]
+            normalize: False
+            num_epochs: 1
+            optimizer: sgd
+            momentum: 0.9
+            weight_decay: 0.00004
+            nesterov: True
+            lr: 0.05
+            lr_scheduler: cos_annealing_iter
+            random_seed: 5
+            batch_size: 64
+            model: models.q_mnist_cnn
+            reset_parameters: True
+            adaptive_training: True
+            bits_list: {bitsList}
+            weight_quant_scheme: modified
+            act_quant_scheme: original
+            switch_alpha: True
+            rescale: True
+            log_dir: {Path.Combine(dir, "run")}
+            train_limit: 2560
+            val_limit: 500
+            log_interval: 1000
+            """);
+        return cfg;
+    }
+
+    [Fact]
+    public void Export_all_then_eval_onnx_agrees_with_torchsharp_and_prints_json_and_the_deploy_snippet_classifies()
+    {
+        var (cfg, ckpt) = TrainSmallModel();
+        string outDir = Path.Combine(dir, "onnx");
+        var (code, stdout, err) = CliRunner.Run("export", ckpt, "app:" + cfg, "--format", "onnx", "--bits", "all", "--out", outDir);
+        Assert.True(code == 0, err);
+        Assert.Equal(["model_4bit.onnx", "model_8bit.onnx"], Directory.GetFiles(outDir).Select(Path.GetFileName).Order().ToArray());
+        Assert.Empty(Directory.GetFiles(outDir, "*.tmp*"));
+        var meta = OnnxFileInfo.Read(Path.Combine(outDir, "model_4bit.onnx")).Metadata;
+        Assert.Equal("4", meta["bits"]);
+        Assert.Equal(Path.GetFullPath(ckpt), meta["checkpoint"]);
+        Assert.Equal(Path.GetFullPath(cfg), meta["config"]);
+
+        foreach (int bits in new[] { 8, 4 })
+        {
+            var (c, o, e) = CliRunner.Run("eval-onnx", Path.Combine(outDir, $"model_{bits}bit.onnx"), "app:" + cfg, "val_limit=2000", "--json");
+            Assert.True(c == 0, e);
+            var json = JsonDocument.Parse(o.Trim()).RootElement;
+            Assert.Equal(bits, json.GetProperty("bits").GetInt32());
+            Assert.Equal(2000, json.GetProperty("samples").GetInt32());
+            double top1 = json.GetProperty("top1").GetDouble(), top5 = json.GetProperty("top5").GetDouble();
+            Assert.InRange(top1, 0.5, 1.0);   // a model that learned something (2560 images)
+            Assert.InRange(top5, top1, 1.0);
+            Assert.True(json.GetProperty("agreement").GetDouble() >= 0.999, o);
+        }
+
+        // the deploy snippet on 64 validation images gives the TorchSharp model's classes
+        var (_, val) = AdaBits.Data.MnistFamily.Load("MNIST", Mnist.Dir);
+        const int n = 64;
+        using var loader = new AdaBits.Data.DataLoader(val.Take(n), n, false, false,
+            AdaBits.Data.TransformSpec.ForName("mnist", "MNIST", false, 0, false).ForValidation(), 0, 0);
+        var (x, _) = loader.Epoch(0).First();
+        using var _x = x;
+        float[] pixels = x.contiguous().data<float>().ToArray();
+        Assert.Equal(255f, pixels.Max());   // raw pixel values, as the model was trained on
+        int[] predicted = DeploySnippet.Classify(Path.Combine(outDir, "model_4bit.onnx"), pixels, n);
+
+        var config = AdaBits.Config.ConfigLoader.Load(["app:" + cfg], _ => { });
+        using var model = AdaBits.Training.ModelFactory.Create(config, 1, 10);
+        AdaBits.Checkpoints.CheckpointFile.LoadInto(model,
+            AdaBits.Checkpoints.CheckpointFile.StateDictOf(AdaBits.Checkpoints.CheckpointFile.Load(ckpt), ckpt), ckpt);
+        model.eval();
+        model.SetBits(4);
+        using (no_grad())
+        using (var y = model.call(x))
+            Assert.Equal(y.argmax(1).data<long>().Select(v => (int)v).ToArray(), predicted);
+    }
+
+    [Fact]
+    public void Export_with_bits_not_in_bits_list_fails_naming_the_bits_and_the_list()
+    {
+        var options = OnnxExportTests.MnistOptions;
+        using var model = new QMnistCnn(options);
+        var e = Assert.Throws<ArgumentException>(() =>
+            OnnxExporter.Export(model, options, 3, 1, 28, 28, Path.Combine(dir, "m.onnx")));
+        Assert.Contains("bits 3", e.Message);
+        Assert.Contains("[8, 6, 5, 4]", e.Message);
+        Assert.False(File.Exists(Path.Combine(dir, "m.onnx")));
+
+        // the command line: one line on stderr, exit code 2, no file
+        string ckpt = Path.Combine(dir, "m.pt");
+        AdaBits.Checkpoints.CheckpointFile.Save(ckpt, new System.Collections.Hashtable { ["model"] = AdaBits.Checkpoints.CheckpointFile.ModelState(model) });
+        string cfg = WriteConfig("m.yml", "[8, 6, 5, 4]");
+        var (code, _, err) = CliRunner.Run("export", ckpt, "app:" + cfg, "--bits", "3", "--out", Path.Combine(dir, "m.onnx"));
+        Assert.True(code == 2, err);
+        Assert.Equal("adabits: export: bits 3 is not in bits_list [8, 6, 5, 4]", err.Trim());
+        Assert.False(File.Exists(Path.Combine(dir, "m.onnx")));
+
+        // and a valid export of the same checkpoint, plus the safetensors form
+        (code, _, err) = CliRunner.Run("export", ckpt, "app:" + cfg, "--bits", "6", "--out", Path.Combine(dir, "m6.onnx"));
+        Assert.True(code == 0, err);
+        Assert.Equal("6", OnnxFileInfo.Read(Path.Combine(dir, "m6.onnx")).Metadata["bits"]);
+        (code, _, err) = CliRunner.Run("export", ckpt, "app:" + cfg, "--format", "safetensors", "--out", Path.Combine(dir, "m.safetensors"));
+        Assert.True(code == 0, err);
+        var loaded = TorchSharp.PyBridge.Safetensors.LoadStateDict(Path.Combine(dir, "m.safetensors"));
+        Assert.Equal(model.state_dict().Keys.Order(), loaded.Keys.Order());
+    }
+}
