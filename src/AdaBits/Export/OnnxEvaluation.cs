@@ -14,22 +14,24 @@ public sealed record OnnxEvalResult(Bits Bits, int Samples, double Top1, double 
     double OnnxSeconds, double TorchSeconds, string Checkpoint);
 
 /// <summary>
-/// Runs an exported model with ONNX Runtime (basic graph optimizations, so the numbers are the graph's) on a
+/// Runs an exported model with ONNX Runtime (by default basic graph optimizations, so the numbers are the graph's) on a
 /// config's validation set, in batches of batch_size, next to the TorchSharp model at the same bit-width.
 /// </summary>
 public static class OnnxEvaluation
 {
-    public static SessionOptions Options() => new() { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
+    public static SessionOptions Options(GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_BASIC) =>
+        new() { GraphOptimizationLevel = level };
 
     /// <summary>
     /// The bits come from the model's metadata and must be in the config's bits_list; the TorchSharp weights are
     /// pretrained_file when the config sets it, else the checkpoint named in the metadata.
     /// </summary>
-    public static OnnxEvalResult Run(TrainConfig config, string onnxPath, Action<string>? log = null)
+    public static OnnxEvalResult Run(TrainConfig config, string onnxPath, Action<string>? log = null,
+        GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_BASIC)
     {
         log ??= _ => { };
         if (!File.Exists(onnxPath)) throw new FileNotFoundException($"ONNX model '{onnxPath}' not found");
-        using var sessionOptions = Options();
+        using var sessionOptions = Options(level);
         using var session = new InferenceSession(onnxPath, sessionOptions);
         var meta = session.ModelMetadata.CustomMetadataMap;
         if (!meta.TryGetValue(OnnxExporter.Keys.Bits, out string? bitsText))
