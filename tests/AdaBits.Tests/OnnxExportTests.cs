@@ -139,6 +139,26 @@ public class OnnxExportTests : IDisposable
         Assert.Contains("QuantizeLinear", info4.OpTypes);
     }
 
+    /// <summary>The other schemes: original/centered weights (unsigned codes + offset), modified/centered activations
+    /// (the float staircase), unfused torch ops, weight_only.</summary>
+    [Theory]
+    [InlineData(QuantScheme.Original, QuantScheme.Centered, true, false)]
+    [InlineData(QuantScheme.Centered, QuantScheme.Modified, false, false)]
+    [InlineData(QuantScheme.Modified, QuantScheme.Original, true, true)]
+    public void Other_schemes_match_the_torch_eval_forward_at_4_bits(QuantScheme weights, QuantScheme acts, bool fused, bool weightOnly)
+    {
+        var options = MnistOptions with { WeightScheme = weights, ActScheme = acts, Fused = fused, WeightOnly = weightOnly };
+        manual_seed(4);
+        using var model = new QMnistCnn(options);
+        TrainABit(model, options, 1, 28, steps: 2);
+        string path = ExportAndCompare(model, options, 4, 1, 28, $"mnist_{weights}_{acts}_{fused}_{weightOnly}.onnx");
+        var info = OnnxFileInfo.Read(path);
+        var body = info.Initializers.Where(i => i.Name.StartsWith("body.") && i.Name.EndsWith(".weight.codes")).ToList();
+        Assert.Equal(4, body.Count);
+        Assert.All(body, i => Assert.Equal(weights == QuantScheme.Modified ? OnnxDataType.Int4 : OnnxDataType.UInt4, i.DataType));
+        Assert.Equal(!weightOnly && acts == QuantScheme.Original, info.OpTypes.Contains("QuantizeLinear"));
+    }
+
     [Fact]
     public void QResNetCifar20_at_4_bits_with_rescale_conv_matches_the_torch_eval_forward()
     {

@@ -6,14 +6,15 @@ namespace AdaBits.Export;
 
 /// <summary>
 /// A layer's weight at one bit-width as the exporter stores it. Quantized (1..31 bits): integer codes k with
-/// weight = Scale * k + Offset, elementwise, where Scale carries the SAT factor s when the layer scales its
-/// weight. The codes are the quantizer's level index: for `modified` the signed k - 2^(b-1) (Offset 0, so a
-/// plain symmetric DequantizeLinear), for `original` and `centered` the unsigned level index (their levels are
-/// not symmetric around an integer zero point, so a constant Offset follows the DequantizeLinear).
+/// weight = Scale * k + Offset, elementwise, where Scale carries the SAT factor (<see cref="WeightScale"/>) when
+/// the layer scales its weight. The codes are the quantizer's level index: for `modified` the signed
+/// k - 2^(b-1) (Offset 0: a plain symmetric DequantizeLinear, exact in float), for `original` and `centered` the
+/// unsigned level index (their levels have no integer zero point; the exporter turns the codes into the weight
+/// with the quantizer's own float operations, so the values are bit-identical to the TorchSharp forward).
 /// Full precision (32 bits and above): the float weight as the forward uses it.
 /// </summary>
 public sealed record ExportedWeight(long[] Dims, float[]? FloatValues, int[]? Codes, OnnxDataType CodeType, float Scale, float Offset,
-    double SatScale)
+    double SatScale, QuantScheme Scheme = QuantScheme.Modified, float Levels = 0, float WeightScale = 1)
 {
     public bool IsQuantized => Codes is not null;
 
@@ -66,7 +67,7 @@ public sealed record ExportedWeight(long[] Dims, float[]? FloatValues, int[]? Co
             QuantScheme.Modified => 0f,
             _ => (float)(ws * (1.0 - a) / a),
         };
-        return new ExportedWeight(dims, null, codes, type, scale, offset, s);
+        return new ExportedWeight(dims, null, codes, type, scale, offset, s, scheme, a, ws);
     }
 
     static float[] Values(Tensor t) => t.detach().contiguous().to(CPU).data<float>().ToArray();

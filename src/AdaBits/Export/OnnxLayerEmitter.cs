@@ -129,15 +129,28 @@ public sealed class OnnxLayerEmitter(OnnxGraphBuilder graph)
         return Graph.Node("Mul", $"{name}.act_q", [k, Graph.Scalar($"{name}.inv_levels", 1f / a)]);
     }
 
-    /// <summary>The weight as an initializer: float, or integer codes -> DequantizeLinear (-> Add offset).</summary>
+    /// <summary>
+    /// The weight as an initializer: float, or integer codes -> DequantizeLinear. `modified`: one DequantizeLinear
+    /// (scale 2 s / 2^b, exact). `original`/`centered`: DequantizeLinear(scale 1) gives k as float, then the
+    /// quantizer's float operations (k / a or (k + 1/2) / a, 2 q - 1, times s), bit-identical to the forward's
+    /// weight. All of it is constant: runtimes fold it at load time.
+    /// </summary>
     public string EmitWeight(ExportedWeight w, string name)
     {
         if (!w.IsQuantized) return Graph.Floats(name, w.Dims, w.FloatValues);
         string codes = Graph.Integers($"{name}.codes", w.Dims, w.CodeType, w.Codes);
-        string scale = Graph.Scalar($"{name}.scale", w.Scale);
         string zp = Graph.Integers($"{name}.zero_point", [], w.CodeType, [0]);
-        string dq = Graph.Node("DequantizeLinear", w.Offset == 0 ? name : $"{name}.dequantized", [codes, scale, zp]);
-        return w.Offset == 0 ? dq : Graph.Node("Add", name, [dq, Graph.Scalar($"{name}.offset", w.Offset)]);
+        if (w.Scheme == QuantScheme.Modified)
+            return Graph.Node("DequantizeLinear", name, [codes, Graph.Scalar($"{name}.scale", w.Scale), zp]);
+        string k = Graph.Node("DequantizeLinear", $"{name}.levels", [codes, Graph.Scalar($"{name}.one", 1f), zp]);
+        string q = w.Scheme == QuantScheme.Original
+            ? Graph.Node("Div", $"{name}.q", [k, Graph.Scalar($"{name}.a", w.Levels)])
+            : Graph.Node("Mul", $"{name}.q", [Graph.Node("Add", $"{name}.k_half", [k, Graph.Scalar($"{name}.half", 0.5f)]),
+                Graph.Scalar($"{name}.inv_a", 1f / w.Levels)]);
+        string twoQ = Graph.Node("Mul", $"{name}.2q", [q, Graph.Scalar($"{name}.two", 2f)]);
+        if (w.WeightScale == 1f) return Graph.Node("Sub", name, [twoQ, Graph.Scalar($"{name}.one", 1f)]);
+        string unscaled = Graph.Node("Sub", $"{name}.unscaled", [twoQ, Graph.Scalar($"{name}.one", 1f)]);
+        return Graph.Node("Mul", name, [unscaled, Graph.Scalar($"{name}.sat_scale", w.WeightScale)]);
     }
 
     /// <summary>The active SwitchBN copy in eval mode, folded into a per-channel Mul and Add (as the fused kernel computes it).</summary>
