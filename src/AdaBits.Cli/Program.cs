@@ -21,6 +21,8 @@ namespace AdaBits.Cli
               schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
               bench     benchmarks (quant-overhead)
               profile   params, MACs, BitOPs, bytes and latency per bit-width (app:CFG [--verbose] [--json])
+              export    write a checkpoint as ONNX at one or every bit-width (or as safetensors)
+              eval-onnx run an exported ONNX model on the validation set, compared with TorchSharp
 
             'adabits <command> --help' describes a command. Add --verbose for stack traces.
             """;
@@ -35,6 +37,8 @@ namespace AdaBits.Cli
             ["schemes"] = SchemesCommand.Run,
             ["bench"] = BenchCommand.Run,
             ["profile"] = ProfileCommand.Run,
+            ["export"] = ExportCommand.Run,
+            ["eval-onnx"] = EvalOnnxCommand.Run,
         };
 
         /// <summary>Commands that read --verbose themselves (it still turns on stack traces for them too).</summary>

@@ -70,6 +70,20 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
         return (bw, ba);
     }
 
+    /// <summary>The settings this layer was built with (for the ONNX exporter).</summary>
+    internal QuantOptions LayerOptions => Options;
+
+    /// <summary>The eval-mode transformed weight at bitw and the SAT scale s (for the ONNX exporter).</summary>
+    internal (Tensor Weight, double Scale) WeightForExport(int bitw, bool applyScale) => TransformedWeight(bitw, applyScale);
+
+    /// <summary>|alpha| as the forward at the current bits uses it for activation bits bita (for the ONNX exporter).</summary>
+    internal float ClipLevel(int bita)
+    {
+        using var _ = no_grad();
+        using var a = Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();
+        return MathF.Abs(a.item<float>());
+    }
+
     /// <summary>Whether this layer type rescales (`rescale_conv` for convs, `rescale` for linears) and its fan-out.</summary>
     protected abstract (bool Enabled, long FanOut) RescaleSetting { get; }
 

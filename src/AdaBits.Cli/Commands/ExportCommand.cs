@@ -1,0 +1,96 @@
+using AdaBits.Checkpoints;
+using AdaBits.Config;
+using AdaBits.Data;
+using AdaBits.Export;
+using AdaBits.Modules;
+using AdaBits.Plotting;
+using AdaBits.Training;
+using TorchSharp;
+using TorchSharp.PyBridge;
+
+namespace AdaBits.Cli.Commands;
+
+/// <summary>`adabits export CKPT app:CFG [key=value ...] --format onnx|safetensors [--bits B|all] --out PATH`.</summary>
+internal static class ExportCommand
+{
+    const string Help = """
+        usage: adabits export CKPT app:CONFIG.yml [key=value ...] --format onnx --bits B|all --out PATH
+               adabits export CKPT app:CONFIG.yml [key=value ...] --format safetensors --out FILE
+
+        Exports the model of CONFIG with the weights of checkpoint CKPT.
+          --format onnx         one ONNX model (opset 21) at bit-width B, in eval mode: weights as integer
+                                codes (INT4/UINT4 up to 4 bits, int8/uint8 up to 8) + DequantizeLinear, PACT
+                                activations as QuantizeLinear/DequantizeLinear, BN folded per channel.
+                                Input float32 [N, C, H, W] as the model receives it (raw 0..255 pixels when
+                                normalize is False), output logits [N, classes]. B must be in bits_list
+                                (a number, or [bw, ba] for a pair entry).
+          --bits all            one file per bit-width of bits_list into the folder PATH (model_8bit.onnx, ...)
+          --format safetensors  the model's state dict (all bit-widths) as one safetensors file
+          --out PATH            the file (or folder, for --bits all) to write; files are written atomically
+        Check an exported model with 'adabits eval-onnx PATH app:CONFIG.yml'.
+        """;
+
+    public static int Run(string[] args)
+    {
+        if (CliMain.Help(args, Help)) return 0;
+        var cli = new CliArgs("export", args, new HashSet<string> { "--format", "--bits", "--out" }, new HashSet<string>());
+        if (cli.Positional.Count == 0 || cli.Positional[0].StartsWith("app:", StringComparison.Ordinal) || cli.Positional[0].Contains('='))
+            throw new UsageException("export: the first argument must be the checkpoint (see 'export --help')");
+        string checkpoint = cli.Positional[0];
+        string format = cli.GetChoice("--format", "onnx", "onnx", "safetensors");
+        string output = cli.Get("--out") ?? throw new UsageException("export: --out PATH is required");
+        var config = ConfigArgs.Load(cli.Positional.Skip(1));
+
+        if (format == "onnx")
+        {
+            string bitsArg = cli.Get("--bits") ?? throw new UsageException("export: --format onnx needs --bits B|all");
+            var bitsToExport = bitsArg == "all" ? config.BitsList.ToList() : [ParseBits(bitsArg, config)];
+            var (channels, height, width, classes) = InputShape(config);
+            using var model = LoadModel(config, checkpoint, channels, classes);
+            foreach (var bits in bitsToExport)
+            {
+                string path = bitsArg == "all" ? Path.Combine(output, FileName(bits)) : output;
+                OnnxExporter.Export(model, config, bits, channels, height, width, path, checkpoint);
+                Console.WriteLine($"wrote {path} (bits {bits}, {new FileInfo(path).Length / 1024.0:F1} KiB)");
+            }
+            return 0;
+        }
+        if (cli.Has("--bits")) throw new UsageException("export: --bits applies to --format onnx only (safetensors holds every bit-width)");
+        {
+            var (channels, _, _, classes) = InputShape(config);
+            using var model = LoadModel(config, checkpoint, channels, classes);
+            var state = model.state_dict();
+            AtomicFile.Write(output, tmp => Safetensors.SaveStateDict(tmp, state));
+            Console.WriteLine($"wrote {output} ({state.Count} tensors, {new FileInfo(output).Length / 1024.0:F1} KiB)");
+            return 0;
+        }
+    }
+
+    /// <summary>model_8bit.onnx, or model_w4a8bit.onnx for a [4, 8] entry.</summary>
+    public static string FileName(Bits bits) =>
+        bits.IsPair ? $"model_w{bits.Weight}a{bits.Activation}bit.onnx" : $"model_{bits.Weight}bit.onnx";
+
+    /// <summary>A bits_list entry: `4`, or a pair `[4, 8]` / `4,8`; anything else is a one-line usage error.</summary>
+    static Bits ParseBits(string text, TrainConfig config)
+    {
+        string compact = text.Replace(" ", "").Trim('[', ']');
+        var match = config.BitsList.Cast<Bits?>().FirstOrDefault(b =>
+            (b!.Value.IsPair ? $"{b.Value.Weight},{b.Value.Activation}" : $"{b.Value.Weight}") == compact);
+        return match ?? throw new UsageException($"export: bits {text} is not in bits_list {Bits.ListToString(config.BitsList)}");
+    }
+
+    /// <summary>The model's input (C, H, W) and class count, from the data set's kind (no data needed for MNIST-like sets).</summary>
+    static (int Channels, int Height, int Width, int Classes) InputShape(TrainConfig config)
+    {
+        if (MnistFamily.IsMnistFamily(config.Dataset)) return (1, 28, 28, config.NumClasses ?? 10);
+        var (_, val) = DataSources.Load(config, Console.Error.WriteLine, needTrain: false);
+        return (val.Channels, val.Height, val.Width, config.NumClasses ?? val.NumClasses);
+    }
+
+    static torch.nn.Module<torch.Tensor, torch.Tensor> LoadModel(TrainConfig config, string checkpoint, int channels, int classes)
+    {
+        var model = ModelFactory.Create(config, channels, classes);
+        CheckpointFile.LoadInto(model, CheckpointFile.StateDictOf(CheckpointFile.Load(checkpoint), checkpoint), checkpoint);
+        return model;
+    }
+}
