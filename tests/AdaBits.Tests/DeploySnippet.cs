@@ -2,7 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace AdaBits.Tests;
 
-/// <summary>The C# snippet of docs/deploy.md, compiled here (and run by OnnxCliTests) so that it stays correct.</summary>
+/// <summary>The C# snippet of README.md ("Deploying a model with ONNX Runtime"), compiled here (and run by OnnxCliTests) so that it stays correct.</summary>
 public static class DeploySnippet
 {
     /// <summary>
@@ -32,5 +32,25 @@ public static class DeploySnippet
                 if (row[c] > row[predicted[i]]) predicted[i] = c;
         }
         return predicted;
+    }
+}
+
+public class DeploySnippetTests
+{
+    /// <summary>README's snippet is this file's Classify method, line for line (indentation aside).</summary>
+    [Fact]
+    public void The_readme_snippet_is_the_compiled_one()
+    {
+        static IEnumerable<string> Code(IEnumerable<string> lines) => lines.Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("///"));
+        var readme = File.ReadAllText(Path.Combine(Mnist.RepoRoot(), "README.md"));
+        int start = readme.IndexOf("```csharp\nusing Microsoft.ML.OnnxRuntime;", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README has no ONNX Runtime snippet");
+        int end = readme.IndexOf("```", start + 9, StringComparison.Ordinal);
+        var snippet = Code(readme[start..end].Split('\n').Skip(1)).Where(l => !(l.StartsWith("using ") && !l.StartsWith("using var "))).ToList();
+        var source = File.ReadAllLines(Path.Combine(Mnist.RepoRoot(), "tests", "AdaBits.Tests", "DeploySnippet.cs"));
+        int from = Array.FindIndex(source, l => l.Contains("public static int[] Classify("));
+        var compiled = Code(source.Skip(from).TakeWhile(l => l != "    }").Append("    }")).ToList();
+        compiled[0] = compiled[0].Replace("public static ", "static ");
+        Assert.Equal(compiled, snippet);
     }
 }
