@@ -91,15 +91,15 @@ public sealed class Trainer : IDisposable
     public RunResult Train()
     {
         if (trainLoader is null) throw new InvalidOperationException("this trainer was built for evaluation only");
+        // Settings that can still fail are checked before anything is written.
+        var schedule = new LrSchedule(cfg.LrScheduler, cfg.NumEpochs, trainLoader.BatchesPerEpoch, cfg.WarmupEpochs,
+            cfg.BatchSize, cfg.MultistepLrMilestones, cfg.MultistepLrGamma, cfg.ExpDecayingLrGamma, cfg.ExpDecayingPeriod, cfg.WarmRestart);
+        using var optimizer = BuildOptimizer();
         string runDir = cfg.RunDir;
         Directory.CreateDirectory(runDir);
         log.AttachFile(Path.Combine(runDir, "train.log"));
         AtomicFile.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
         log.Line($"run folder: {runDir}");
-
-        using var optimizer = BuildOptimizer();
-        var schedule = new LrSchedule(cfg.LrScheduler, cfg.NumEpochs, trainLoader.BatchesPerEpoch, cfg.WarmupEpochs,
-            cfg.BatchSize, cfg.MultistepLrMilestones, cfg.MultistepLrGamma, cfg.ExpDecayingLrGamma, cfg.ExpDecayingPeriod, cfg.WarmRestart);
 
         var state = new RunState();
         string latest = Path.Combine(runDir, LatestCheckpoint);
