@@ -92,8 +92,16 @@ public sealed class Trainer : IDisposable
     {
         if (trainLoader is null) throw new InvalidOperationException("this trainer was built for evaluation only");
         // Settings that can still fail are checked before anything is written.
-        var schedule = new LrSchedule(cfg.LrScheduler, cfg.NumEpochs, trainLoader.BatchesPerEpoch, cfg.WarmupEpochs,
-            cfg.BatchSize, cfg.MultistepLrMilestones, cfg.MultistepLrGamma, cfg.ExpDecayingLrGamma, cfg.ExpDecayingPeriod, cfg.WarmRestart);
+        LrSchedule schedule;
+        try
+        {
+            schedule = new LrSchedule(cfg.LrScheduler, cfg.NumEpochs, trainLoader.BatchesPerEpoch, cfg.WarmupEpochs,
+                cfg.BatchSize, cfg.MultistepLrMilestones, cfg.MultistepLrGamma, cfg.ExpDecayingLrGamma, cfg.ExpDecayingPeriod, cfg.WarmRestart);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{cfg.SourcePath}: {e.Message}", e);
+        }
         using var optimizer = BuildOptimizer();
         string runDir = cfg.RunDir;
         Directory.CreateDirectory(runDir);
