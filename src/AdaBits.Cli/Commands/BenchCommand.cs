@@ -10,21 +10,101 @@ internal static class BenchCommand
 {
     const string Help = """
         usage: adabits bench quant-overhead [--batch 128] [--rounds 15] [--warmup 3]
+               adabits bench data --dataset NAME --dir DIR [--batch 256] [--workers N] [--seconds 10]
+                                  [--transforms NAME] [--bad-images fail|skip] [--generate N]
 
         quant-overhead: the cost of fake quantization on the CIFAR ResNet-20 shape (3x32x32, random
         data). Measures, interleaved in one run, a training step (forward, backward, SGD step) and an
         eval forward of the plain fp32 network and of the quantized network at 4 bits (clamp, rescale,
         rescale_conv on), then prints the medians and, last, train_overhead_ratio and
         eval_overhead_ratio (quantized time / fp32 time).
+
+        data: the training data pipeline of a data set (imagenet1k, imagenet1k_val50k, CINIC10: image
+        folders decoded and transformed; CIFAR10/100, MNIST, FashionMNIST: in memory) at DIR, as
+        training reads it (shuffled, augmented, batches of --batch, --workers loader threads, default
+        the processor count). Runs whole epochs until --seconds have passed (after one warm-up batch)
+        and prints, last, images_per_second: decoded and transformed training images per second.
+        --generate N first writes N synthetic 500x375 JPEGs (quality 90, 10 class folders) into
+        DIR/train and 10 into DIR/val, for a measurement without ImageNet.
         """;
 
     internal static int Run(string[] args)
     {
         if (CliMain.Help(args, Help)) return 0;
-        var a = new CliArgs("bench", args, new HashSet<string> { "--batch", "--rounds", "--warmup" }, new HashSet<string>());
-        if (a.Positional.Count != 1) throw new UsageException("bench: name one benchmark: quant-overhead");
-        if (a.Positional[0] != "quant-overhead") throw new UsageException($"bench: unknown benchmark '{a.Positional[0]}' (known: quant-overhead)");
+        var a = new CliArgs("bench", args, new HashSet<string> { "--batch", "--rounds", "--warmup", "--dataset", "--dir", "--workers",
+            "--seconds", "--transforms", "--bad-images", "--generate" }, new HashSet<string>());
+        if (a.Positional.Count != 1) throw new UsageException("bench: name one benchmark: quant-overhead, data");
+        if (a.Positional[0] == "data" && a.Has("--generate"))
+            Generate(a.Get("--dir") ?? throw new UsageException("bench data: --dir is required"), a.GetInt("--generate", 1000, 10, 10_000_000));
+        if (a.Positional[0] == "data")
+            return Data(a.Get("--dataset") ?? throw new UsageException("bench data: --dataset is required"),
+                a.Get("--dir") ?? throw new UsageException("bench data: --dir is required"),
+                a.GetInt("--batch", 256, 1, 65536), a.GetInt("--workers", Environment.ProcessorCount, 0, 256),
+                a.GetInt("--seconds", 10, 1, 36000), a.Get("--transforms"), a.GetChoice("--bad-images", "fail", "fail", "skip"));
+        if (a.Positional[0] != "quant-overhead") throw new UsageException($"bench: unknown benchmark '{a.Positional[0]}' (known: quant-overhead, data)");
         return QuantOverhead(a.GetInt("--batch", 128, 1, 4096), a.GetInt("--rounds", 15, 3, 1000), a.GetInt("--warmup", 3, 0, 100));
+    }
+
+    /// <summary>Synthetic ImageNet-like JPEGs: smooth gradients plus per-image noise, 500 x 375.</summary>
+    static void Generate(string dir, int count)
+    {
+        const int w = 500, h = 375, classes = 10;
+        var rng = new Random(1);
+        var pixels = new byte[w * h * 4];
+        for (int i = 0; i < count + classes; i++)
+        {
+            bool val = i >= count;
+            int c = i % classes;
+            string folder = Path.Combine(dir, val ? "val" : "train", $"n{c:D8}");
+            Directory.CreateDirectory(folder);
+            int fx = rng.Next(1, 5), fy = rng.Next(1, 5);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                {
+                    int o = (y * w + x) * 4, noise = rng.Next(-20, 21);
+                    pixels[o] = (byte)Math.Clamp(x * fx * 255 / w % 256 + noise, 0, 255);
+                    pixels[o + 1] = (byte)Math.Clamp(y * fy * 255 / h % 256 + noise, 0, 255);
+                    pixels[o + 2] = (byte)Math.Clamp((x + y) * 255 / (w + h) + c * 20 + noise, 0, 255);
+                    pixels[o + 3] = 255;
+                }
+            var info = new SkiaSharp.SKImageInfo(w, h, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Unpremul);
+            using var data = SkiaSharp.SKData.CreateCopy(pixels);
+            using var image = SkiaSharp.SKImage.FromPixels(info, data, w * 4);
+            using var jpeg = image.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90);
+            File.WriteAllBytes(Path.Combine(folder, $"img{i:D7}.JPEG"), jpeg.ToArray());
+        }
+        Console.WriteLine($"wrote {count} training and {classes} validation JPEGs of {w}x{h} under {dir}");
+    }
+
+    static int Data(string dataset, string dir, int batch, int workers, int seconds, string? transforms, string badImages)
+    {
+        var config = new AdaBits.Config.TrainConfig
+        {
+            Dataset = dataset, DatasetDir = dir, DataTransforms = transforms, BadImages = badImages, DataLoaderWorkers = workers,
+        };
+        var (train, _) = AdaBits.Training.DataSources.Load(config, Console.Error.WriteLine, needTrain: true);
+        var transform = AdaBits.Training.DataSources.Transform(config, training: true);
+        using var loader = new AdaBits.Data.DataLoader(train!, Math.Min(batch, train!.Count), shuffle: true, dropLast: true, transform, workers, seed: 0);
+        Console.WriteLine($"{dataset} at {dir}: {train.Count} training images -> 3x{train.Height}x{train.Width} ({transform}), batch {loader.BatchSize}, {workers} workers");
+        var clock = new Stopwatch();
+        long images = 0;
+        bool warm = false;
+        for (int epoch = 0; clock.Elapsed.TotalSeconds < seconds; epoch++)
+        {
+            foreach (var (x, y) in loader.Epoch(epoch))
+            {
+                int n = (int)x.shape[0];
+                x.Dispose();
+                y.Dispose();
+                if (!warm) { warm = true; clock.Start(); continue; }   // the first batch pays for thread start-up
+                images += n;
+                if (clock.Elapsed.TotalSeconds >= seconds) break;
+            }
+        }
+        double rate = images / clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"{images} images in {clock.Elapsed.TotalSeconds:F2} s");
+        Console.WriteLine($"images_per_second: {rate:F1}");
+        return 0;
     }
 
     static int QuantOverhead(int batch, int rounds, int warmup)

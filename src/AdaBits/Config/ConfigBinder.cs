@@ -175,6 +175,7 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
             DatasetDir = Opt("dataset_dir", "data", AsString),
             DataTransforms = NullableString("data_transforms"),
             DataLoader = NullableString("data_loader"),
+            BadImages = OneOf("bad_images", Opt("bad_images", "fail", AsString), ["fail", "skip"]),
             DataLoaderWorkers = NonNegative("data_loader_workers", Opt("data_loader_workers", 1, (k, v) => AsInt(k, v))),
             DropLast = Opt("drop_last", false, AsBool),
             Normalize = Opt("normalize", false, AsBool),

@@ -9,7 +9,7 @@ public static class ConfigKeys
     [
         // data / run-time
         "batch_size", "num_gpus_per_job", "batch_size_per_gpu", "dataset", "dataset_dir", "data_transforms",
-        "data_loader", "data_loader_workers", "drop_last", "normalize", "crop_padding", "horizontal_flip",
+        "data_loader", "data_loader_workers", "bad_images", "drop_last", "normalize", "crop_padding", "horizontal_flip",
         "train_limit", "val_limit", "num_classes", "image_size", "topk", "test_only", "random_seed",
         "use_diff_seed", "stoch_valid", "log_dir", "model", "depth", "width_mult", "width_divisor", "min_width",
         "reset_parameters", "profiling", "profiling_only", "model_profiling_verbose", "distributed",

@@ -21,6 +21,7 @@ internal static class ConfigYamlWriter
             ["data_transforms"] = c.DataTransforms,
             ["data_loader"] = c.DataLoader,
             ["data_loader_workers"] = c.DataLoaderWorkers,
+            ["bad_images"] = c.BadImages,
             ["drop_last"] = c.DropLast,
             ["normalize"] = c.Normalize,
             ["crop_padding"] = c.CropPadding,

@@ -32,6 +32,8 @@ public sealed record TrainConfig
     public string? DataTransforms { get; init; }
     public string? DataLoader { get; init; }
     public int DataLoaderWorkers { get; init; } = 1;
+    /// <summary>bad_images: what an unreadable image file in an image-folder data set does: fail (default) or skip.</summary>
+    public string BadImages { get; init; } = "fail";
     public bool DropLast { get; init; }
     public bool Normalize { get; init; }
     /// <summary>Null: the transform's default.</summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Data;
 
 /// <summary>
-/// Batches of an <see cref="ImageDataset"/> as float32 [B, C, H, W] inputs and int64 [B] targets (CPU tensors
+/// Batches of an <see cref="IImageSource"/> (in memory or decoded from files) as float32 [B, C, H, W] inputs and int64 [B] targets (CPU tensors
 /// that the caller disposes). The order of an epoch and every sample's augmentation are a pure function of
 /// (seed, epoch, sample index): the same for any worker count and for every call of <see cref="Epoch"/> with
 /// the same epoch, which makes resumed runs see exactly the data of uninterrupted ones.
@@ -14,7 +14,7 @@ namespace AdaBits.Data;
 /// </summary>
 public sealed class DataLoader : IDisposable
 {
-    readonly ImageDataset data;
+    readonly IImageSource data;
     readonly TransformSpec transform;
     readonly float[][] lut;   // per channel: pixel value 0..255 -> model input
     readonly CancellationTokenSource disposed = new();
@@ -29,7 +29,7 @@ public sealed class DataLoader : IDisposable
     public int Workers { get; }
     public int Seed { get; }
     public int Prefetch { get; }
-    public ImageDataset Data => data;
+    public IImageSource Data => data;
     public TransformSpec Transform => transform;
 
     /// <summary>Batches in one epoch: floor(N / B) with dropLast, else ceil(N / B).</summary>
@@ -38,7 +38,7 @@ public sealed class DataLoader : IDisposable
     /// <summary>Samples delivered per epoch.</summary>
     public int SamplesPerEpoch => DropLast ? BatchesPerEpoch * BatchSize : data.Count;
 
-    public DataLoader(ImageDataset data, int batchSize, bool shuffle, bool dropLast, TransformSpec transform,
+    public DataLoader(IImageSource data, int batchSize, bool shuffle, bool dropLast, TransformSpec transform,
         int workers, int seed, int prefetch = 4)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -50,6 +50,10 @@ public sealed class DataLoader : IDisposable
         if (transform.Normalize && (transform.Mean.Length != data.Channels || transform.Std.Length != data.Channels))
             throw new ArgumentException(
                 $"the transform normalizes {transform.Mean.Length} channels (std {transform.Std.Length}), the data has {data.Channels}");
+        if (transform.Spatial != SpatialTransform.PadCrop && data is ImageDataset)
+            throw new ArgumentException($"the {transform.Spatial} transform needs an image folder, not an in-memory data set of {data.Height}x{data.Width} images");
+        if (transform.Spatial != SpatialTransform.PadCrop && (transform.Size != data.Height || transform.Size != data.Width))
+            throw new ArgumentException($"the transform crops {transform.Size}x{transform.Size}, the source delivers {data.Height}x{data.Width}");
         this.data = data;
         this.transform = transform;
         BatchSize = batchSize;
@@ -59,14 +63,7 @@ public sealed class DataLoader : IDisposable
         Seed = seed;
         Prefetch = prefetch;
         BatchesPerEpoch = dropLast ? data.Count / batchSize : (data.Count + batchSize - 1) / batchSize;
-        lut = new float[data.Channels][];
-        for (int c = 0; c < data.Channels; c++)
-        {
-            lut[c] = new float[256];
-            for (int v = 0; v < 256; v++)
-                // float32 throughout, as ToTensor (x / 255) and Normalize ((x - mean) / std) compute it
-                lut[c][v] = transform.Normalize ? ((float)v / 255f - transform.Mean[c]) / transform.Std[c] : v;
-        }
+        lut = transform.Lut(data.Channels);
     }
 
     /// <summary>The sample indices of an epoch in delivery order (all of them, before dropLast).</summary>
@@ -74,9 +71,15 @@ public sealed class DataLoader : IDisposable
 
     /// <summary>The augmentation of one sample in one epoch: crop offsets (0..2p, top-left of the window in
     /// the padded image) and whether it is mirrored.</summary>
-    public (int Dy, int Dx, bool Flip) Augmentation(int epoch, int sampleIndex)
+    public (int Dy, int Dx, bool Flip) Augmentation(int epoch, int sampleIndex) =>
+        PadCropAugmentation(transform, SampleRandom.Hash(Seed, epoch, sampleIndex, AugmentStream));
+
+    /// <summary>The stream of <see cref="SampleRandom.Hash"/> that gives a sample's random state.</summary>
+    public const ulong AugmentStream = 0x4155474DUL;
+
+    /// <summary>Pad-crop offsets and flip from a sample's random state.</summary>
+    public static (int Dy, int Dx, bool Flip) PadCropAugmentation(TransformSpec transform, ulong h)
     {
-        ulong h = SampleRandom.Hash(Seed, epoch, sampleIndex, 0x4155474DUL);
         int p = transform.CropPadding, dy = p, dx = p;
         if (p > 0)
         {
@@ -171,50 +174,17 @@ public sealed class DataLoader : IDisposable
     (Tensor Input, Tensor Target) Build(int[] order, int epoch, int batch)
     {
         int start = batch * BatchSize, n = Math.Min(BatchSize, data.Count - start);
-        int C = data.Channels, H = data.Height, W = data.Width, plane = H * W, sample = C * plane;
+        int C = data.Channels, H = data.Height, W = data.Width, sample = C * H * W;
         var input = empty(new long[] { n, C, H, W }, ScalarType.Float32);
         var target = empty(new long[] { n }, ScalarType.Int64);
         try
         {
             Span<float> dst = MemoryMarshal.Cast<byte, float>(input.bytes);
             Span<long> labels = MemoryMarshal.Cast<byte, long>(target.bytes);
-            byte[] pixels = data.Pixels;
-            int p = transform.CropPadding;
             for (int k = 0; k < n; k++)
             {
                 int index = order[start + k];
-                labels[k] = data.Labels[index];
-                var (dy, dx, flip) = transform.Augments ? Augmentation(epoch, index) : (p, p, false);
-                for (int c = 0; c < C; c++)
-                {
-                    float[] map = lut[c];
-                    ReadOnlySpan<byte> src = pixels.AsSpan(index * sample + c * plane, plane);
-                    Span<float> outPlane = dst.Slice(k * sample + c * plane, plane);
-                    if (dy == p && dx == p && !flip)
-                    {
-                        for (int i = 0; i < plane; i++) outPlane[i] = map[src[i]];
-                        continue;
-                    }
-                    float zero = map[0];
-                    for (int y = 0; y < H; y++)
-                    {
-                        Span<float> row = outPlane.Slice(y * W, W);
-                        int sy = y + dy - p;
-                        if ((uint)sy >= (uint)H)
-                        {
-                            row.Fill(zero);
-                            continue;
-                        }
-                        ReadOnlySpan<byte> srcRow = src.Slice(sy * W, W);
-                        int shift = dx - p;   // output column x reads source column x + shift
-                        for (int x = 0; x < W; x++)
-                        {
-                            int sx = x + shift;
-                            float v = (uint)sx < (uint)W ? map[srcRow[sx]] : zero;
-                            row[flip ? W - 1 - x : x] = v;
-                        }
-                    }
-                }
+                labels[k] = data.Write(index, transform, lut, SampleRandom.Hash(Seed, epoch, index, AugmentStream), dst.Slice(k * sample, sample));
             }
             return (input, target);
         }

@@ -4,7 +4,7 @@ namespace AdaBits.Data;
 /// Images held in memory as unsigned bytes, N x C x H x W in one array (sample-major, then channel, row, column),
 /// with one integer label per sample.
 /// </summary>
-public sealed class ImageDataset
+public sealed class ImageDataset : IImageSource
 {
     public byte[] Pixels { get; }
     public int[] Labels { get; }
@@ -54,6 +54,58 @@ public sealed class ImageDataset
         if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), $"cannot take {n} samples");
         if (n >= Count) return this;
         return new ImageDataset(Pixels.AsSpan(0, n * SampleSize).ToArray(), Labels[..n], Channels, Height, Width, NumClasses);
+    }
+
+    IImageSource IImageSource.Take(int n) => Take(n);
+
+    public int Label(int index) => Labels[index];
+
+    /// <summary>Pad-crop and flip (<see cref="TransformSpec.CropPadding"/>, <see cref="TransformSpec.HorizontalFlip"/>)
+    /// of the stored pixels; the other spatial transforms need an image folder.</summary>
+    public int Write(int index, TransformSpec transform, float[][] lut, ulong random, Span<float> dst)
+    {
+        if (transform.Spatial != SpatialTransform.PadCrop)
+            throw new ArgumentException($"the {transform.Spatial} transform needs images of any size (an image folder), not an in-memory data set");
+        PadCropWrite(Pixels.AsSpan(index * SampleSize, SampleSize), Channels, Height, Width, transform, lut, random, dst);
+        return Labels[index];
+    }
+
+    /// <summary>Zero-padded random crop and flip of one C x H x W byte image into C x H x W floats.</summary>
+    internal static void PadCropWrite(ReadOnlySpan<byte> sampleBytes, int C, int H, int W, TransformSpec transform, float[][] lut,
+        ulong random, Span<float> dst)
+    {
+        int p = transform.CropPadding, plane = H * W;
+        var (dy, dx, flip) = transform.Augments ? DataLoader.PadCropAugmentation(transform, random) : (p, p, false);
+        for (int c = 0; c < C; c++)
+        {
+            float[] map = lut[c];
+            ReadOnlySpan<byte> src = sampleBytes.Slice(c * plane, plane);
+            Span<float> outPlane = dst.Slice(c * plane, plane);
+            if (dy == p && dx == p && !flip)
+            {
+                for (int i = 0; i < plane; i++) outPlane[i] = map[src[i]];
+                continue;
+            }
+            float zero = map[0];
+            for (int y = 0; y < H; y++)
+            {
+                Span<float> row = outPlane.Slice(y * W, W);
+                int sy = y + dy - p;
+                if ((uint)sy >= (uint)H)
+                {
+                    row.Fill(zero);
+                    continue;
+                }
+                ReadOnlySpan<byte> srcRow = src.Slice(sy * W, W);
+                int shift = dx - p;   // output column x reads source column x + shift
+                for (int x = 0; x < W; x++)
+                {
+                    int sx = x + shift;
+                    float v = (uint)sx < (uint)W ? map[srcRow[sx]] : zero;
+                    row[flip ? W - 1 - x : x] = v;
+                }
+            }
+        }
     }
 
     /// <summary>The pixels of sample i (C x H x W).</summary>
