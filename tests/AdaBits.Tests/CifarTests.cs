@@ -11,7 +11,7 @@ public sealed class CifarTests : IDisposable
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
     /// <summary>n records; record r has labels (labelBytes of them, the last = the class) and pixels (r * 31 + i) % 256.</summary>
-    static byte[] Records(int n, int labelBytes, Func<int, int> label, int first = 0)
+    internal static byte[] Records(int n, int labelBytes, Func<int, int> label, int first = 0)
     {
         int rec = labelBytes + 3072;
         var b = new byte[n * rec];

@@ -61,7 +61,7 @@ public static class ModelProfiler
     /// </summary>
     /// <summary>
     /// The profile at every bit-width of a list (the reference's profiling driver), with the latency at
-    /// batch 1 and at `batch` when `latency` is set; `each` sees every result as it is made.
+    /// batch 1 and (when `batch` > 1) at `batch` when `latency` is set; `each` sees every result as it is made.
     /// </summary>
     public static List<(ModelProfile Profile, LatencyResult? Latency)> ProfileEach(nn.Module model, IReadOnlyList<Bits> bitsList,
         int channels, int height, int width, int batch, bool latency, int warmup = 2, int repeats = 5,
@@ -73,7 +73,7 @@ public static class ModelProfiler
             var profile = Profile(model, channels, height, width, bits);
             LatencyResult? timing = latency
                 ? new LatencyResult(MeasureLatencyMs(model, channels, height, width, bits, 1, warmup, repeats),
-                    MeasureLatencyMs(model, channels, height, width, bits, batch, warmup, repeats), batch)
+                    batch > 1 ? MeasureLatencyMs(model, channels, height, width, bits, batch, warmup, repeats) : null, batch)
                 : null;
             each?.Invoke(profile, timing);
             results.Add((profile, timing));

@@ -42,7 +42,8 @@ public static class ProfileReport
         sb.AppendLine("BatchNorm (not in total)".PadRight(NameWidth) + blank
             + Numbers(profile.BnParams, profile.BnMacs, profile.BnMBytes, profile.BnGBitOps));
         if (latency is not null && (latency.Ms is not null || latency.MsBatch is not null))
-            sb.AppendLine($"Latency (median, eval forward): {Ms(latency.Ms)} at batch 1, {Ms(latency.MsBatch)} at batch {latency.Batch}");
+            sb.AppendLine($"Latency (median, eval forward): {Ms(latency.Ms)} at batch 1" +
+                (latency.MsBatch is null ? "" : $", {Ms(latency.MsBatch)} at batch {latency.Batch}"));
         foreach (var w in profile.Warnings) sb.AppendLine($"WARNING: {w}");
         return sb.ToString();
     }
