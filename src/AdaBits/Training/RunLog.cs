@@ -10,6 +10,8 @@ public sealed class RunLog : IDisposable
     readonly bool interactive;
     StreamWriter? file;
     bool progressShown;
+    // Loader threads report skipped images through Line while the training thread prints progress.
+    readonly Lock gate = new();
 
     public RunLog(TextWriter? console = null, bool? interactive = null)
     {
@@ -25,13 +27,21 @@ public sealed class RunLog : IDisposable
 
     public void Line(string text)
     {
-        EndProgress();
-        console.WriteLine(text);
-        file?.WriteLine(text);
+        lock (gate)
+        {
+            EndProgress();
+            console.WriteLine(text);
+            file?.WriteLine(text);
+        }
     }
 
     /// <summary>A progress line: overwritten by the next one on a terminal; kept in train.log either way.</summary>
     public void Progress(string text)
+    {
+        lock (gate) WriteProgress(text);
+    }
+
+    void WriteProgress(string text)
     {
         file?.WriteLine(text);
         if (!interactive)

@@ -126,7 +126,7 @@ public sealed class Trainer : IDisposable
         for (int epoch = state.LastEpoch + 1; epoch < cfg.NumEpochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            var trainMetrics = TrainEpoch(epoch, optimizer, schedule, state, secondsBefore + total.Elapsed.TotalSeconds);
+            var trainMetrics = TrainEpoch(epoch, optimizer, schedule, state);
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
             double lr = optimizer.Lr;
             var valClock = Stopwatch.StartNew();
@@ -183,7 +183,7 @@ public sealed class Trainer : IDisposable
         AtomicFile.WriteAllText(Path.Combine(runDir, "profile.json"), Profiling.ProfileReport.Json(results));
     }
 
-    Dictionary<Bits, BitsMetrics> TrainEpoch(int epoch, Optimizer optimizer, LrSchedule schedule, RunState state, double secondsSoFar)
+    Dictionary<Bits, BitsMetrics> TrainEpoch(int epoch, Optimizer optimizer, LrSchedule schedule, RunState state)
     {
         Model.train();
         var meters = TrainBits.ToDictionary(b => b, _ => new EpochMeter(cfg.Topk));
