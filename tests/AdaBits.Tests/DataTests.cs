@@ -238,7 +238,8 @@ public sealed class DataTests : IDisposable
     static TransformSpec Plain(int channels, bool normalize = false) =>
         new(0, false, normalize, Enumerable.Repeat(0.25f, channels).ToArray(), Enumerable.Repeat(0.5f, channels).ToArray());
 
-    static List<(float[] X, long[] Y, long[] Shape)> Collect(DataLoader loader, int epoch)
+    /// <summary>Every batch of an epoch as arrays (the batches disposed).</summary>
+    internal static List<(float[] X, long[] Y, long[] Shape)> Collect(DataLoader loader, int epoch)
     {
         var list = new List<(float[], long[], long[])>();
         foreach (var (x, y) in loader.Epoch(epoch))

@@ -76,15 +76,7 @@ public sealed class ImageFolderTests : IDisposable
         Dataset = "imagenet1k", DatasetDir = dir, Normalize = normalize, DataTransforms = transforms, BadImages = badImages,
     };
 
-    static List<(float[] X, long[] Y, long[] Shape)> Collect(DataLoader loader, int epoch)
-    {
-        var list = new List<(float[], long[], long[])>();
-        foreach (var (x, y) in loader.Epoch(epoch))
-            using (x)
-            using (y)
-                list.Add((x.data<float>().ToArray(), y.data<long>().ToArray(), x.shape));
-        return list;
-    }
+    static List<(float[] X, long[] Y, long[] Shape)> Collect(DataLoader loader, int epoch) => DataTests.Collect(loader, epoch);
 
     [Theory]
     [InlineData(false, null)]

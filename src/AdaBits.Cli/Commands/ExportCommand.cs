@@ -90,7 +90,7 @@ internal static class ExportCommand
     static torch.nn.Module<torch.Tensor, torch.Tensor> LoadModel(TrainConfig config, string checkpoint, int channels, int classes)
     {
         var model = ModelFactory.Create(config, channels, classes);
-        CheckpointFile.LoadInto(model, CheckpointFile.StateDictOf(CheckpointFile.Load(checkpoint), checkpoint), checkpoint);
+        CheckpointFile.LoadInto(model, CheckpointFile.LoadStateDict(checkpoint), checkpoint);
         return model;
     }
 }

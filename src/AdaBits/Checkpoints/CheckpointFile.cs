@@ -56,6 +56,9 @@ public static class CheckpointFile
         return result;
     }
 
+    /// <summary>The state dict of the checkpoint file at `path` (see StateDictOf).</summary>
+    public static Dictionary<string, Tensor> LoadStateDict(string path) => StateDictOf(Load(path), path);
+
     /// <summary>Strict load: every model key present with the same shape, no extra keys; errors list what differs.</summary>
     public static void LoadInto(nn.Module model, IReadOnlyDictionary<string, Tensor> state, string source)
     {

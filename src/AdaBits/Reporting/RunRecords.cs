@@ -78,7 +78,7 @@ public sealed class RunRecords
     {
         string path = new[] { "best_model.pt", "latest_checkpoint.pt" }.Select(f => Path.Combine(RunDir, f)).FirstOrDefault(File.Exists) ?? "";
         if (path == "") return [];
-        var state = CheckpointFile.StateDictOf(CheckpointFile.Load(path), path);
+        var state = CheckpointFile.LoadStateDict(path);
         return state.Where(p => p.Key.EndsWith(".alpha", StringComparison.Ordinal))
             .OrderBy(p => LayerOrder(p.Key)).ThenBy(p => NaturalKey(p.Key), StringComparer.Ordinal)
             .Select(p => (p.Key[..^".alpha".Length], p.Value.abs().reshape(-1).to_type(ScalarType.Float32).data<float>().ToArray()))

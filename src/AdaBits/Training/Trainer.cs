@@ -83,8 +83,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Loads model weights from a checkpoint (a `module.` prefix is accepted).</summary>
     public void LoadWeights(string path)
     {
-        var state = CheckpointFile.StateDictOf(CheckpointFile.Load(path), path);
-        CheckpointFile.LoadInto(Model, state, path);
+        CheckpointFile.LoadInto(Model, CheckpointFile.LoadStateDict(path), path);
     }
 
     /// <summary>Runs training to num_epochs (resuming from latest_checkpoint.pt when the run folder has one).</summary>
@@ -114,7 +113,7 @@ public sealed class Trainer : IDisposable
         if (!string.IsNullOrEmpty(cfg.FpPretrainedFile))
         {
             string fp = cfg.FpPretrainedFile;
-            int n = FpPretrained.LoadInto(Model, CheckpointFile.StateDictOf(CheckpointFile.Load(fp), fp), fp);
+            int n = FpPretrained.LoadInto(Model, CheckpointFile.LoadStateDict(fp), fp);
             log.Line($"Loaded full precision model {fp} ({n} tensors, BN copies and clipping levels expanded)");
         }
         if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg));
