@@ -12,7 +12,8 @@ internal static class TestCommand
         Evaluates a checkpoint on the config's validation set at every bit-width of bits_list
         and prints a table (--json: the "val" object of results.json). The checkpoint is
         pretrained_file (a path, or the reference's pretrained_dir/<setting>/<file>), else
-        <log_dir>/<experiment setting>/best_model.pt.
+        <log_dir>/<experiment setting>/best_model.pt. pretrained_model_remap_keys=True renames
+        pretrained_file's keys by position onto the model's (the reference's key remap).
         """;
 
     public static int Run(string[] args)
@@ -32,7 +33,8 @@ internal static class TestCommand
             throw new FileNotFoundException($"checkpoint '{checkpoint}' not found (train first, or pass pretrained_file=PATH)");
         using var log = new RunLog(json ? TextWriter.Null : null);
         using var trainer = new Trainer(config, log, training: false);
-        trainer.LoadWeights(checkpoint);
+        // the key remap is for pretrained_file (an external checkpoint), never for our own best_model.pt
+        trainer.LoadWeights(checkpoint, remapKeys: config.PretrainedModelRemapKeys && !string.IsNullOrEmpty(config.PretrainedFile));
         var val = trainer.Evaluate();
         if (json)
         {

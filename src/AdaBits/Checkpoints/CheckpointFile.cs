@@ -29,11 +29,16 @@ public static class CheckpointFile
         }
     }
 
-    /// <summary>The model's state_dict in registration order, as the value of a checkpoint's "model" entry.</summary>
+    /// <summary>
+    /// The model's state_dict in PyTorch's order, as the value of a checkpoint's "model" entry: the pickler
+    /// writes an IDictionary in its enumeration order, so our files have the original's layout (which a
+    /// positional key remap of our checkpoints, here or in PyTorch, relies on).
+    /// </summary>
     public static IDictionary ModelState(nn.Module model)
     {
+        var own = model.state_dict();
         var sd = new System.Collections.Specialized.OrderedDictionary();
-        foreach (var (k, v) in model.state_dict()) sd[k] = v;
+        foreach (var k in StateDictOrder.Keys(model)) sd[k] = own[k];
         return sd;
     }
 
@@ -58,6 +63,23 @@ public static class CheckpointFile
 
     /// <summary>The state dict of the checkpoint file at `path` (see StateDictOf).</summary>
     public static Dictionary<string, Tensor> LoadStateDict(string path) => StateDictOf(Load(path), path);
+
+    /// <summary>
+    /// The state dict of the checkpoint file at `path` in the file's key order (the values as LoadStateDict
+    /// reads them, the order from the pickle itself, which PyBridge's Hashtables do not keep).
+    /// </summary>
+    public static List<KeyValuePair<string, Tensor>> LoadOrderedStateDict(string path)
+    {
+        var values = LoadStateDict(path);
+        var ordered = new List<KeyValuePair<string, Tensor>>(values.Count);
+        var seen = new HashSet<string>();
+        // Keys without a tensor (StateDictOf skips them) are skipped here too, so both see the same entries.
+        foreach (var key in PickleKeyOrder.StateDictKeys(path))
+            if (values.TryGetValue(key, out var t) && seen.Add(key)) ordered.Add(new(key, t));
+        if (ordered.Count != values.Count)
+            throw new InvalidDataException($"checkpoint '{path}': the key order read from its data.pkl lists {ordered.Count} of its {values.Count} tensors");
+        return ordered;
+    }
 
     /// <summary>Strict load: every model key present with the same shape, no extra keys; errors list what differs.</summary>
     public static void LoadInto(nn.Module model, IReadOnlyDictionary<string, Tensor> state, string source)

@@ -69,6 +69,10 @@ public sealed record TrainConfig
     public string? FpPretrainedFile { get; init; }
     public string PretrainedDir { get; init; } = "";
     public string PretrainedFile { get; init; } = "";
+    /// <summary>
+    /// Rename the keys of fp_pretrained_file and pretrained_file by position before loading: the model's i-th
+    /// state-dict key (PyTorch order) takes the checkpoint's i-th key (file order), as the reference does.
+    /// </summary>
     public bool PretrainedModelRemapKeys { get; init; }
     /// <summary><c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
     public string Device { get; init; } = "cpu";

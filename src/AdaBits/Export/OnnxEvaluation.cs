@@ -48,7 +48,8 @@ public static class OnnxEvaluation
 
         using var runLog = new RunLog(TextWriter.Null);
         using var trainer = new Trainer(config, runLog, training: false);
-        trainer.LoadWeights(checkpoint);
+        // the key remap is for pretrained_file (an external checkpoint), never for our own best_model.pt
+        trainer.LoadWeights(checkpoint, remapKeys: config.PretrainedModelRemapKeys && !string.IsNullOrEmpty(config.PretrainedFile));
         var model = trainer.Model;
         model.eval();
         model.SetBits(bits);

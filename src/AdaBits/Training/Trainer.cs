@@ -48,8 +48,6 @@ public sealed class Trainer : IDisposable
 
     public Trainer(TrainConfig config, RunLog log, bool training)
     {
-        if (config.PretrainedModelRemapKeys)
-            throw new ArgumentException($"{config.SourcePath}: pretrained_model_remap_keys is not supported (a checkpoint's key order is not kept); rename the keys instead");
         cfg = config;
         this.log = log;
         if (config.Distributed)
@@ -80,11 +78,18 @@ public sealed class Trainer : IDisposable
         return new Device(name);
     }
 
-    /// <summary>Loads model weights from a checkpoint (a `module.` prefix is accepted).</summary>
-    public void LoadWeights(string path)
+    /// <summary>
+    /// Loads model weights from a checkpoint (a `module.` prefix is accepted); with remapKeys (the config's
+    /// pretrained_model_remap_keys, for pretrained_file) its keys are first renamed by position.
+    /// </summary>
+    public void LoadWeights(string path, bool remapKeys = false)
     {
-        CheckpointFile.LoadInto(Model, CheckpointFile.LoadStateDict(path), path);
+        CheckpointFile.LoadInto(Model, ReadState(path, remapKeys), path);
     }
+
+    /// <summary>The state dict of a checkpoint to load, renamed positionally onto the model's keys when remapping.</summary>
+    Dictionary<string, Tensor> ReadState(string path, bool remapKeys) =>
+        remapKeys ? KeyRemap.Load(Model, path, log.Line) : CheckpointFile.LoadStateDict(path);
 
     /// <summary>Runs training to num_epochs (resuming from latest_checkpoint.pt when the run folder has one).</summary>
     public RunResult Train()
@@ -113,10 +118,10 @@ public sealed class Trainer : IDisposable
         if (!string.IsNullOrEmpty(cfg.FpPretrainedFile))
         {
             string fp = cfg.FpPretrainedFile;
-            int n = FpPretrained.LoadInto(Model, CheckpointFile.LoadStateDict(fp), fp);
+            int n = FpPretrained.LoadInto(Model, ReadState(fp, cfg.PretrainedModelRemapKeys), fp);
             log.Line($"Loaded full precision model {fp} ({n} tensors, BN copies and clipping levels expanded)");
         }
-        if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg));
+        if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg), cfg.PretrainedModelRemapKeys);
         if (File.Exists(latest)) Resume(latest, optimizer, state);
         else WriteProfile(runDir);
 
