@@ -117,4 +117,18 @@ public class FpPretrainedTests
         var e = Assert.Throws<InvalidDataException>(() => FpPretrained.LoadInto(adaptive, state, "fp.pt"));
         Assert.Contains("classifier.0.weight", e.Message);
     }
+
+    [Fact]
+    public void A_scalar_alpha_fills_a_one_entry_alpha_vector()
+    {
+        manual_seed(22);
+        using var fp = new QResNetCifar(new QuantOptions { BitsList = [32] }, 20);
+        using (no_grad()) fp.state_dict()["stage_0_layer_0.body.3.alpha"].fill_(3.5f);
+        var state = fp.state_dict().ToDictionary(p => p.Key, p => p.Value);
+        using var single = new QResNetCifar(new QuantOptions { BitsList = [4], SwitchAlpha = true }, 20);
+        FpPretrained.LoadInto(single, state, "fp.pt");
+        var alpha = single.state_dict()["stage_0_layer_0.body.3.alpha"];
+        Assert.Equal(new long[] { 1 }, alpha.shape);
+        Assert.Equal(3.5, Ref.D(alpha)[0]);
+    }
 }

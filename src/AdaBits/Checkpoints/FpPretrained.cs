@@ -31,7 +31,7 @@ public static partial class FpPretrained
                 continue;
             }
             var value = state[src];
-            if (key.EndsWith(".alpha", StringComparison.Ordinal) && value.numel() == 1 && target.numel() > 1)
+            if (key.EndsWith(".alpha", StringComparison.Ordinal) && value.numel() == 1 && !value.shape.SequenceEqual(target.shape))
                 target.copy_(value.reshape(1).expand(target.shape));
             else if (value.shape.SequenceEqual(target.shape))
                 target.copy_(value);

@@ -1,4 +1,5 @@
 using AdaBits.Modules;
+using AdaBits.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,6 +32,7 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>
         bool resetParameters = true) : base(nameof(QResNetCifar))
     {
         int n = BlocksPerStage(depth);
+        Options = options;
         bool affine = !options.StatsSharing;
         int maxBits = options.MaxWeightBits;
         head = nn.Sequential(
@@ -58,11 +60,32 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = head.call(x);
-        foreach (var b in blocks) y = b.call(y);
+        Tensor y;
+        if (!Options.Fused || FusionSuppression.Active || !TensorMemory.IsFusable(x))
+        {
+            y = head.call(x);
+            foreach (var b in blocks) y = b.call(y);
+        }
+        else
+        {
+            // Each ReLU (the head's, then every block's last) runs together with the input PACT of the next
+            // block's convs, and in inference with the batch norms and the add before it (ResidualSum); the
+            // result is the same as calling the modules in turn.
+            var sum = new ResidualSum(head[0].call(x), (SwitchableBatchNorm2d)head[1], null, null);
+            var relu = (ReLU)head[2];
+            foreach (var b in blocks)
+            {
+                var (input, quantized) = sum.ReluThenQuantize(relu, b.InputReaders);
+                sum = b.ForwardBeforeBatchNorm(input, quantized);
+                relu = b.PostRelu;
+            }
+            y = sum.ReluThenQuantize(relu, []).Y;
+        }
         y = avgpool.call(y).flatten(1);
         return classifier.call(y).MoveToOuterDisposeScope();
     }
+
+    QuantOptions Options { get; }
 }
 
 /// <summary>Basic residual block: conv-BN-ReLU-conv-BN plus identity or projection shortcut, then ReLU.</summary>
@@ -101,22 +124,40 @@ public sealed class QBasicBlock : nn.Module<Tensor, Tensor>
     QConv2d conv2 => (QConv2d)body[3];
     SwitchableBatchNorm2d bn2 => (SwitchableBatchNorm2d)body[4];
 
-    /// <summary>body(x), skipping the middle ReLU where the second conv's PACT clip already applies it.</summary>
-    Tensor Body(Tensor x)
+    internal ReLU PostRelu => post_relu;
+
+    /// <summary>The layers that quantize this block's input: the first conv, then the shortcut's conv.</summary>
+    internal IReadOnlyList<QConv2d> InputReaders => shortcut is null ? [conv1] : [conv1, (QConv2d)shortcut[0]];
+
+    /// <summary>conv2's output from conv1's, skipping the middle ReLU where conv2's PACT clip already applies it.</summary>
+    Tensor BodyBeforeBatchNorm(Tensor conv1Output)
     {
-        var y = conv1.call(x);
-        if (!conv2.SamePadding && conv2.TryQuantizeAfterBatchNormInPlace(y, bn1, conv2.DoubleSide))
-            return bn2.call(conv2.ForwardOnQuantizedInput(y));
+        var y = conv1Output;
+        // a conv at 0 bits returns (an alias of) its input, which must not be written in place
+        if (conv1.EffectiveBits().Bitw != 0 && !conv2.SamePadding && conv2.TryQuantizeAfterBatchNormInPlace(y, bn1, conv2.DoubleSide))
+            return conv2.ForwardOnQuantizedInput(y);
         y = bn1.call(y);
         if (!conv2.ClipsInputAtZero(conv2.DoubleSide)) y = relu.call(y);
-        return bn2.call(conv2.call(y));
+        return conv2.call(y);
+    }
+
+    /// <summary>
+    /// The block up to its batch norms: conv2's output, and the shortcut conv's output or x. quantized: the
+    /// InputReaders' PACT of x, already applied (ResidualSum), or null to let each conv quantize x itself.
+    /// </summary>
+    internal ResidualSum ForwardBeforeBatchNorm(Tensor x, Tensor[]? quantized)
+    {
+        var shortcutConv = shortcut is null ? null : (QConv2d)shortcut[0];
+        var r = shortcutConv is null ? x : quantized is null ? shortcutConv.call(x) : shortcutConv.ForwardOnQuantizedInput(quantized[1]);
+        var z = BodyBeforeBatchNorm(quantized is null ? conv1.call(x) : conv1.ForwardOnQuantizedInput(quantized[0]));
+        return new ResidualSum(z, bn2, r, shortcut is null ? null : (SwitchableBatchNorm2d)shortcut[1]);
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         var residual = shortcut is null ? x : shortcut.call(x);
-        var sum = Body(x).add_(residual);
+        var sum = bn2.call(BodyBeforeBatchNorm(conv1.call(x))).add_(residual);
         return post_relu.call(sum).MoveToOuterDisposeScope();
     }
 }

@@ -80,7 +80,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     internal float ClipLevel(int bita)
     {
         using var _ = no_grad();
-        using var a = Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();
+        using var a = SelectedAlpha(bita);
         return MathF.Abs(a.item<float>());
     }
 
@@ -102,8 +102,25 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     {
         bool quantizeActs = bita < 32 && !WeightOnly;
         if (!quantizeActs && !PactFp) return x.alias();
-        using var a = Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();
+        using var a = SelectedAlpha(bita);
         return Pact.Apply(x, a, quantizeActs ? bita : 32, Options.ActScheme, doubleSide, quantizeActs, Options.Fused ? null : false);
+    }
+
+    /// <summary>The clipping parameter as stored, at activation bits bita: one entry of the vector under switch_alpha.</summary>
+    Tensor SelectedAlpha(int bita) => Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();
+
+    /// <summary>
+    /// For a caller that applies this layer's input PACT itself (fused with the ReLU before it, see ReluPact):
+    /// the clipping parameter selected at the current bits and the PACT to apply; null where the forward
+    /// would not clip its input (0 bits, or neither quantized activations nor pact_fp).
+    /// </summary>
+    internal (Tensor Alpha, PactSpec Spec)? InputPact(bool doubleSide)
+    {
+        var (bitw, bita) = EffectiveBits();
+        bool quantizeActs = bita < 32 && !WeightOnly;
+        if (bitw == 0 || (!quantizeActs && !PactFp)) return null;
+        if (quantizeActs) QuantSchemes.CheckBits(bita);
+        return (SelectedAlpha(bita), new PactSpec(doubleSide, quantizeActs, Options.ActScheme, quantizeActs ? bita : 0));
     }
 
     /// <summary>
@@ -119,7 +136,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
         if (!Options.Fused || FusionSuppression.Active || training || bn.training || bitw == 0 || (!quantizeActs && !PactFp)) return false;
         if (is_grad_enabled() && (y.requires_grad || alpha.requires_grad)) return false;
         if (!TensorMemory.IsFusable(y) || !y.is_contiguous() || y.dim() != 4 || y.shape[1] != bn.NumFeatures) return false;
-        using var alphaNow = Options.SwitchAlpha ? alpha[Options.AlphaIndex(Bits, bita)] : alpha.alias();
+        using var alphaNow = SelectedAlpha(bita);
         float a = MathF.Abs(alphaNow.item<float>());
         var spec = new PactSpec(doubleSide, quantizeActs, Options.ActScheme, quantizeActs ? bita : 0);
         var (scale, shift) = bn.EvalAffine();

@@ -60,7 +60,7 @@ internal static unsafe class PactKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static T Activate<T>(T xv, float alpha, PactSpec spec, Staircase stairs) where T : struct, ISimd<T>
+    internal static T Activate<T>(T xv, float alpha, PactSpec spec, Staircase stairs) where T : struct, ISimd<T>
     {
         var a = T.Splat(alpha);
         var c = Clip(xv, a, T.Splat(-alpha), spec.DoubleSide);
@@ -111,14 +111,7 @@ internal static unsafe class PactKernel
         var a = T.Splat(alpha);
         var negA = T.Splat(-alpha);
         var zero = T.Splat(0f);
-        var one = T.Splat(1f);
-        var half = T.Splat(0.5f);
-        var two = T.Splat(2f);
-        // alpha's gradient where x is clipped below / above: Q(0), Q(1) (or their 2Q - 1 double-sided forms)
-        float lowQ = spec.Quantize ? (spec.DoubleSide ? 2f * stairs.Q0 - 1f : stairs.Q0) : (spec.DoubleSide ? -1f : 0f);
-        float highQ = spec.Quantize ? (spec.DoubleSide ? 2f * stairs.Q1 - 1f : stairs.Q1) : 1f;
-        var low = T.Splat(lowQ);
-        var high = T.Splat(highQ);
+        var (low, high) = ClippedFactors<T>(spec, stairs);
         var acc = zero;
         int inBlock = 0;
         for (; i + T.Count <= end; i += T.Count)
@@ -129,22 +122,37 @@ internal static unsafe class PactKernel
             var lessA = T.Less(xv, a);
             var inside = T.And(below, lessA);
             T.Store(T.And(inside, gv), gx + i);
-            T inner;
-            if (!spec.Quantize) inner = zero;
-            else
-            {
-                var c = T.Select(inside, xv, zero);
-                var u = T.Div(c, a);
-                inner = spec.DoubleSide
-                    ? T.Sub(T.Sub(T.Mul(two, stairs.Apply(T.Mul(T.Add(u, one), half))), one), u)
-                    : T.Sub(stairs.Apply(u), u);
-            }
-            var factor = T.Select(inside, inner, T.Select(lessA, low, high));
-            acc = T.Add(acc, T.Mul(gv, factor));
+            acc = T.Add(acc, T.Mul(gv, AlphaFactor(xv, inside, lessA, a, low, high, spec, stairs)));
             // Flush lane sums to double now and then: float accumulation over millions of elements drifts.
             if (++inBlock == 256) { gaTotal += T.Sum(acc); acc = zero; inBlock = 0; }
         }
         gaTotal += T.Sum(acc);
         return i;
+    }
+
+    /// <summary>d y / d|alpha| where x is clipped below and above: Q(0), Q(1) (or their 2Q - 1 double-sided forms).</summary>
+    internal static (T Low, T High) ClippedFactors<T>(PactSpec spec, Staircase stairs) where T : struct, ISimd<T>
+    {
+        float low = spec.Quantize ? (spec.DoubleSide ? 2f * stairs.Q0 - 1f : stairs.Q0) : (spec.DoubleSide ? -1f : 0f);
+        float high = spec.Quantize ? (spec.DoubleSide ? 2f * stairs.Q1 - 1f : stairs.Q1) : 1f;
+        return (T.Splat(low), T.Splat(high));
+    }
+
+    /// <summary>d y / d|alpha| per element (reference §2.4): q(u) - u inside the clip range, Low / High outside.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static T AlphaFactor<T>(T xv, T inside, T lessA, T a, T low, T high, PactSpec spec, Staircase stairs)
+        where T : struct, ISimd<T>
+    {
+        T inner;
+        if (!spec.Quantize) inner = T.Splat(0f);
+        else
+        {
+            var u = T.Div(T.Select(inside, xv, T.Splat(0f)), a);
+            var one = T.Splat(1f);
+            inner = spec.DoubleSide
+                ? T.Sub(T.Sub(T.Mul(T.Splat(2f), stairs.Apply(T.Mul(T.Add(u, one), T.Splat(0.5f)))), one), u)
+                : T.Sub(stairs.Apply(u), u);
+        }
+        return T.Select(inside, inner, T.Select(lessA, low, high));
     }
 }

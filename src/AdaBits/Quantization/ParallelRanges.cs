@@ -20,19 +20,22 @@ internal static class ParallelRanges
         return (start, Math.Min(n, start + per));
     }
 
-    /// <summary>Runs body over [0, n) split in parts; returns the sum of what each part returned.</summary>
-    internal static double Run(long n, Func<long, long, double> body)
+    /// <summary>Runs body over [0, n) split in parts; returns the sums of the pairs each part returned.</summary>
+    internal static (double, double) RunPair(long n, Func<long, long, (double, double)> body)
     {
         int parts = Parts(n);
         if (parts == 1) return body(0, n);
-        var partial = new double[parts];
+        var partial = new (double, double)[parts];
         Parallel.For(0, parts, p =>
         {
             var (s, e) = Range(n, parts, p);
-            partial[p] = s < e ? body(s, e) : 0;
+            partial[p] = s < e ? body(s, e) : (0, 0);
         });
-        double total = 0;
-        foreach (var v in partial) total += v;
+        (double, double) total = (0, 0);
+        foreach (var (a, b) in partial) total = (total.Item1 + a, total.Item2 + b);
         return total;
     }
+
+    /// <summary>Runs body over [0, n) split in parts; returns the sum of what each part returned.</summary>
+    internal static double Run(long n, Func<long, long, double> body) => RunPair(n, (s, e) => (body(s, e), 0)).Item1;
 }
