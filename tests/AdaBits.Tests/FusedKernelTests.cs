@@ -96,6 +96,24 @@ public class FusedKernelTests
         Assert.True(p.Ga != 0);
     }
 
+    [Theory]
+    [MemberData(nameof(SchemeAndSide))]
+    public void PactFusedEqualsPlainWithoutAutogradOnBothCores(QuantScheme scheme, bool doubleSide)
+    {
+        // without autograd the forward splits across the cores; with it (above) it stays on one thread
+        torch.manual_seed(45);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (long n in Sizes)
+        {
+            var x = randn(n).mul(2);
+            var a = Ref.Scalar(1.5f);
+            var f = Pact.Apply(x, a, 3, scheme, doubleSide, fused: true);
+            var p = Pact.Apply(x, a, 3, scheme, doubleSide, fused: false);
+            Assert.True(Ref.MaxAbsDiff(f, p) <= 1e-6 * 1.5, $"n={n}: {Ref.MaxAbsDiff(f, p)}");
+        }
+    }
+
     sealed record WeightResult(Tensor Y, double Scale, Tensor Gw) : IDisposable
     {
         public void Dispose() { Y.Dispose(); Gw.Dispose(); }

@@ -87,6 +87,12 @@ public class ReluPactTests
         manual_seed(53);
         using var scope = NewDisposeScope();
         var s = randn(3, 4, 5, 7).mul(2);
+        Overwrite(s);
+        Overwrite(randn(2, 7, 71, 73).mul(2)); // large enough to split across the cores
+    }
+
+    static void Overwrite(Tensor s)
+    {
         var spec = new PactSpec(false, true, QuantScheme.Original, 3);
         var expectedY = nn.functional.relu(s);
         var expectedQ = Pact.Apply(expectedY, tensor(1.25f), 3, QuantScheme.Original, false, fused: false);

@@ -55,14 +55,15 @@ internal sealed unsafe class FusedPact : autograd.MultiTensorFunction<FusedPact>
         TensorMemory.DisposeDeferred();
         if (is_grad_enabled() && (x.requires_grad || a.requires_grad))
             return apply(x, a, spec)[0];
-        return Compute(x, a.item<float>(), spec);
+        return Compute(x, a.item<float>(), spec, spread: true);
     }
 
-    static Tensor Compute(Tensor x, float alpha, PactSpec spec)
+    /// <summary>spread: both cores, outside autograd only (see ParallelRanges.RunPair).</summary>
+    static Tensor Compute(Tensor x, float alpha, PactSpec spec, bool spread)
     {
         using var xc = x.contiguous();
         var y = empty_like(xc);
-        PactKernel.Forward(TensorMemory.Ptr(xc), TensorMemory.Ptr(y), xc.numel(), alpha, spec);
+        PactKernel.Forward(TensorMemory.Ptr(xc), TensorMemory.Ptr(y), xc.numel(), alpha, spec, spread);
         return y;
     }
 
@@ -75,7 +76,7 @@ internal sealed unsafe class FusedPact : autograd.MultiTensorFunction<FusedPact>
         ctx.save_for_backward([x]);
         ctx.save_data("alpha", alpha);
         ctx.save_data("spec", spec);
-        return [Compute(x, alpha, spec)];
+        return [Compute(x, alpha, spec, spread: false)];
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)

@@ -16,7 +16,8 @@ internal readonly record struct PactSpec(bool DoubleSide, bool Quantize, QuantSc
 /// </summary>
 internal static unsafe class PactKernel
 {
-    internal static void Forward(float* x, float* y, long n, float alpha, PactSpec spec)
+    /// <summary>spread: use both cores (see ParallelRanges.RunPair).</summary>
+    internal static void Forward(float* x, float* y, long n, float alpha, PactSpec spec, bool spread)
     {
         var stairs = spec.Stairs;
         ParallelRanges.Run(n, (s, e) =>
@@ -26,10 +27,10 @@ internal static unsafe class PactKernel
             else if (Vector256.IsHardwareAccelerated) i = ForwardRange<V256>(x, y, i, e, alpha, spec, stairs);
             ForwardRange<Scalar>(x, y, i, e, alpha, spec, stairs);
             return 0;
-        });
+        }, spread);
     }
 
-    /// <summary>Writes dL/dx into gx and returns dL/d|alpha|.</summary>
+    /// <summary>Writes dL/dx into gx and returns dL/d|alpha|. Autograd only, so on the calling thread (ParallelRanges.RunPair).</summary>
     internal static double Backward(float* x, float* g, float* gx, long n, float alpha, PactSpec spec)
     {
         var stairs = spec.Stairs;
@@ -41,7 +42,7 @@ internal static unsafe class PactKernel
             else if (Vector256.IsHardwareAccelerated) i = BackwardRange<V256>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
             BackwardRange<Scalar>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
             return ga;
-        });
+        }, spread: false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -20,10 +20,15 @@ internal static class ParallelRanges
         return (start, Math.Min(n, start + per));
     }
 
-    /// <summary>Runs body over [0, n) split in parts; returns the sums of the pairs each part returned.</summary>
-    internal static (double, double) RunPair(long n, Func<long, long, (double, double)> body)
+    /// <summary>
+    /// Runs body over [0, n) split in parts; returns the sums of the pairs each part returned. spread false keeps
+    /// the pass on the calling thread: inside a training step libtorch's OpenMP worker is still spinning from
+    /// the op before, and a second thread of ours only time-slices against it (measured with bench
+    /// quant-overhead: the training step got faster with autograd passes on one thread, inference slower).
+    /// </summary>
+    internal static (double, double) RunPair(long n, Func<long, long, (double, double)> body, bool spread = true)
     {
-        int parts = Parts(n);
+        int parts = spread ? Parts(n) : 1;
         if (parts == 1) return body(0, n);
         var partial = new (double, double)[parts];
         Parallel.For(0, parts, p =>
@@ -37,5 +42,6 @@ internal static class ParallelRanges
     }
 
     /// <summary>Runs body over [0, n) split in parts; returns the sum of what each part returned.</summary>
-    internal static double Run(long n, Func<long, long, double> body) => RunPair(n, (s, e) => (body(s, e), 0)).Item1;
+    internal static double Run(long n, Func<long, long, double> body, bool spread = true) =>
+        RunPair(n, (s, e) => (body(s, e), 0), spread).Item1;
 }

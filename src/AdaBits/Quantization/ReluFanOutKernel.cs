@@ -16,7 +16,7 @@ internal readonly record struct PactReader(float Alpha, PactSpec Spec);
 internal static unsafe class ReluFanOutKernel
 {
     /// <summary>y may be s (in place). q1 is null with one reader.</summary>
-    internal static void Forward(float* s, float* y, float* q0, float* q1, long n, PactReader r0, PactReader r1)
+    internal static void Forward(float* s, float* y, float* q0, float* q1, long n, PactReader r0, PactReader r1, bool spread)
     {
         Staircase st0 = r0.Spec.Stairs, st1 = r1.Spec.Stairs;
         ParallelRanges.Run(n, (b, e) =>
@@ -26,7 +26,7 @@ internal static unsafe class ReluFanOutKernel
             else if (Vector256.IsHardwareAccelerated) i = ForwardRange<V256>(s, y, q0, q1, i, e, r0, st0, r1, st1);
             ForwardRange<Scalar>(s, y, q0, q1, i, e, r0, st0, r1, st1);
             return 0;
-        });
+        }, spread);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -96,7 +96,10 @@ internal static unsafe class ReluFanOutKernel
         return i;
     }
 
-    /// <summary>Writes dL/ds into gs; returns dL/d|alpha| of both readers (the second 0 with one reader, g1 null).</summary>
+    /// <summary>
+    /// Writes dL/ds into gs; returns dL/d|alpha| of both readers (the second 0 with one reader, g1 null).
+    /// Autograd only, so on the calling thread (ParallelRanges.RunPair).
+    /// </summary>
     internal static (double, double) Backward(float* s, float* gy, float* g0, float* g1, float* gs, long n, PactReader r0, PactReader r1)
     {
         Staircase st0 = r0.Spec.Stairs, st1 = r1.Spec.Stairs;
@@ -108,7 +111,7 @@ internal static unsafe class ReluFanOutKernel
             else if (Vector256.IsHardwareAccelerated) i = BackwardRange<V256>(s, gy, g0, g1, gs, i, e, r0, st0, r1, st1, ref ga0, ref ga1);
             BackwardRange<Scalar>(s, gy, g0, g1, gs, i, e, r0, st0, r1, st1, ref ga0, ref ga1);
             return (ga0, ga1);
-        });
+        }, spread: false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
