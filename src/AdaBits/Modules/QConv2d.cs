@@ -43,9 +43,8 @@ public sealed class QConv2d : QuantizedLayer
     {
         using var scope = NewDisposeScope();
         var x = SamePadding ? PadSame(input) : input;
-        var (bitw, bita) = EffectiveBits();
-        if (bitw == 0) return x.alias().MoveToOuterDisposeScope();
-        return ForwardOnQuantizedInput(QuantizeInput(x, bita, DoubleSide)).MoveToOuterDisposeScope();
+        if (EffectiveBits().Bitw == 0) return x.alias().MoveToOuterDisposeScope();
+        return ForwardOnQuantizedInput(QuantizeInput(x, DoubleSide)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The convolution on an input that PACT has already been applied to (see TryQuantizeAfterBatchNormInPlace).</summary>

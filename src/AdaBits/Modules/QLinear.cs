@@ -31,14 +31,14 @@ public sealed class QLinear : QuantizedLayer
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var (bitw, bita) = EffectiveBits();
+        var (bitw, _) = EffectiveBits();
         LogitScale = 1;
         if (bitw == 0) return input.alias().MoveToOuterDisposeScope();
         bool scaleWeight = training || !Options.Rescale;
         var (w, s) = TransformedWeight(bitw, applyScale: scaleWeight);
         LogitScale = scaleWeight ? 1 : s;
         var b = bias is null || scaleWeight ? bias : bias.div(s);
-        var xq = QuantizeInput(input, bita, doubleSide: false);
+        var xq = QuantizeInput(input, doubleSide: false);
         return nn.functional.linear(xq, w, b).MoveToOuterDisposeScope();
     }
 }

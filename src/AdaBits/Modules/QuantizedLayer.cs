@@ -98,12 +98,25 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     }
 
     /// <summary>PACT on the input when the layer quantizes activations or has pact_fp.</summary>
-    protected Tensor QuantizeInput(Tensor x, int bita, bool doubleSide)
+    protected Tensor QuantizeInput(Tensor x, bool doubleSide)
     {
+        if (InputPact(doubleSide) is not var (alphaNow, spec)) return x.alias();
+        using var a = alphaNow;
+        return Pact.Apply(x, a, spec, Options.Fused ? null : false);
+    }
+
+    /// <summary>
+    /// The PACT this layer's forward applies to its input at the current bits, and the effective activation
+    /// bits that pick its alpha; null where the input passes unclipped (0 bits, or neither quantized
+    /// activations nor pact_fp). The one place that decides it, for the forward and for every fused path.
+    /// </summary>
+    (PactSpec Spec, int Bita)? InputClip(bool doubleSide)
+    {
+        var (bitw, bita) = EffectiveBits();
         bool quantizeActs = bita < 32 && !WeightOnly;
-        if (!quantizeActs && !PactFp) return x.alias();
-        using var a = SelectedAlpha(bita);
-        return Pact.Apply(x, a, quantizeActs ? bita : 32, Options.ActScheme, doubleSide, quantizeActs, Options.Fused ? null : false);
+        if (bitw == 0 || (!quantizeActs && !PactFp)) return null;
+        if (quantizeActs) QuantSchemes.CheckBits(bita);
+        return (new PactSpec(doubleSide, quantizeActs, Options.ActScheme, quantizeActs ? bita : 0), bita);
     }
 
     /// <summary>The clipping parameter as stored, at activation bits bita: one entry of the vector under switch_alpha.</summary>
@@ -114,14 +127,8 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// the clipping parameter selected at the current bits and the PACT to apply; null where the forward
     /// would not clip its input (0 bits, or neither quantized activations nor pact_fp).
     /// </summary>
-    internal (Tensor Alpha, PactSpec Spec)? InputPact(bool doubleSide)
-    {
-        var (bitw, bita) = EffectiveBits();
-        bool quantizeActs = bita < 32 && !WeightOnly;
-        if (bitw == 0 || (!quantizeActs && !PactFp)) return null;
-        if (quantizeActs) QuantSchemes.CheckBits(bita);
-        return (SelectedAlpha(bita), new PactSpec(doubleSide, quantizeActs, Options.ActScheme, quantizeActs ? bita : 0));
-    }
+    internal (Tensor Alpha, PactSpec Spec)? InputPact(bool doubleSide) =>
+        InputClip(doubleSide) is var (spec, bita) ? (SelectedAlpha(bita), spec) : null;
 
     /// <summary>
     /// Inference fast path: when y (a fresh tensor nothing else reads) is the input of batch norm `bn`
@@ -131,14 +138,11 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// </summary>
     internal unsafe bool TryQuantizeAfterBatchNormInPlace(Tensor y, SwitchableBatchNorm2d bn, bool doubleSide)
     {
-        var (bitw, bita) = EffectiveBits();
-        bool quantizeActs = bita < 32 && !WeightOnly;
-        if (!Options.Fused || FusionSuppression.Active || training || bn.training || bitw == 0 || (!quantizeActs && !PactFp)) return false;
+        if (!Options.Fused || FusionSuppression.Active || training || bn.training || InputClip(doubleSide) is not var (spec, bita)) return false;
         if (is_grad_enabled() && (y.requires_grad || alpha.requires_grad)) return false;
         if (!TensorMemory.IsFusable(y) || !y.is_contiguous() || y.dim() != 4 || y.shape[1] != bn.NumFeatures) return false;
         using var alphaNow = SelectedAlpha(bita);
         float a = MathF.Abs(alphaNow.item<float>());
-        var spec = new PactSpec(doubleSide, quantizeActs, Options.ActScheme, quantizeActs ? bita : 0);
         var (scale, shift) = bn.EvalAffine();
         PactKernel.ForwardAffine(TensorMemory.Ptr(y), y.shape[0] * y.shape[1], y.shape[2] * y.shape[3], scale, shift, a, spec);
         return true;
@@ -183,11 +187,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// True when the input goes through single-sided PACT at the current bits: that clip contains a ReLU,
     /// so a ReLU right before this layer (whose output nothing else reads) can be skipped, exactly.
     /// </summary>
-    public bool ClipsInputAtZero(bool doubleSide)
-    {
-        var (bitw, bita) = EffectiveBits();
-        return bitw != 0 && !doubleSide && ((bita < 32 && !WeightOnly) || PactFp);
-    }
+    public bool ClipsInputAtZero(bool doubleSide) => !doubleSide && InputClip(doubleSide) is not null;
 
     void DropCache()
     {

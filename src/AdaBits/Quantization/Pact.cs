@@ -19,7 +19,12 @@ public static class Pact
     {
         quantize &= bits < 32;
         if (quantize) QuantSchemes.CheckBits(bits);
-        var spec = new PactSpec(doubleSide, quantize, scheme, quantize ? bits : 0);
+        return Apply(x, alpha, new PactSpec(doubleSide, quantize, scheme, quantize ? bits : 0), fused);
+    }
+
+    /// <summary>Applies PACT as spec says (its bits already checked) with |alpha|.</summary>
+    internal static Tensor Apply(Tensor x, Tensor alpha, PactSpec spec, bool? fused = null)
+    {
         using var a = alpha.abs();
         bool useFused = fused ?? TensorMemory.IsFusable(x);
         return useFused ? FusedPact.Run(x, a, spec) : Plain(x, a, spec);

@@ -78,19 +78,12 @@ internal static unsafe class PactKernel
     internal static void ForwardAffine(float* x, long planes, long planeSize, float[] scale, float[] shift, float alpha, PactSpec spec)
     {
         var stairs = spec.Stairs;
-        int channels = scale.Length;
-        ParallelRanges.Run(planes * planeSize, (s, e) =>
+        ParallelRanges.RunPlanes(planes, planeSize, scale.Length, (from, to, c) =>
         {
-            for (long p = s / planeSize; p < planes && p * planeSize < e; p++)
-            {
-                long from = Math.Max(s, p * planeSize), to = Math.Min(e, (p + 1) * planeSize);
-                int c = (int)(p % channels);
-                long i = from;
-                if (Vector512.IsHardwareAccelerated) i = AffineRange<V512>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
-                else if (Vector256.IsHardwareAccelerated) i = AffineRange<V256>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
-                AffineRange<Scalar>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
-            }
-            return 0;
+            long i = from;
+            if (Vector512.IsHardwareAccelerated) i = AffineRange<V512>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
+            else if (Vector256.IsHardwareAccelerated) i = AffineRange<V256>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
+            AffineRange<Scalar>(x, i, to, scale[c], shift[c], alpha, spec, stairs);
         });
     }
 

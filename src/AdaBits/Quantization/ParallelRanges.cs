@@ -41,6 +41,18 @@ internal static class ParallelRanges
         return total;
     }
 
+    /// <summary>
+    /// Runs body(from, to, channel) over the elements of NCHW planes (planes = N C, each planeSize long), split
+    /// across the cores at any element, so a part may begin or end inside a plane.
+    /// </summary>
+    internal static void RunPlanes(long planes, long planeSize, int channels, Action<long, long, int> body) =>
+        Run(planes * planeSize, (s, e) =>
+        {
+            for (long p = s / planeSize; p < planes && p * planeSize < e; p++)
+                body(Math.Max(s, p * planeSize), Math.Min(e, (p + 1) * planeSize), (int)(p % channels));
+            return 0;
+        });
+
     /// <summary>Runs body over [0, n) split in parts; returns the sum of what each part returned.</summary>
     internal static double Run(long n, Func<long, long, double> body, bool spread = true) =>
         RunPair(n, (s, e) => (body(s, e), 0), spread).Item1;

@@ -54,20 +54,13 @@ internal static unsafe class ReluFanOutKernel
         float* q0, float* q1, long planes, long planeSize, PactReader r0, PactReader r1)
     {
         Staircase st0 = q0 != null ? r0.Spec.Stairs : default, st1 = q1 != null ? r1.Spec.Stairs : default;
-        int channels = scale.Length;
-        ParallelRanges.Run(planes * planeSize, (b, e) =>
+        ParallelRanges.RunPlanes(planes, planeSize, scale.Length, (from, to, c) =>
         {
-            for (long p = b / planeSize; p < planes && p * planeSize < e; p++)
-            {
-                long from = Math.Max(b, p * planeSize), to = Math.Min(e, (p + 1) * planeSize);
-                int c = (int)(p % channels);
-                var plane = new AffinePlane(scale[c], shift[c], rScale?[c] ?? 1f, rShift?[c] ?? 0f, r == null ? 0 : rScale == null ? 1 : 2);
-                long i = from;
-                if (Vector512.IsHardwareAccelerated) i = AffineRange<V512>(z, r, q0, q1, i, to, plane, r0, st0, r1, st1);
-                else if (Vector256.IsHardwareAccelerated) i = AffineRange<V256>(z, r, q0, q1, i, to, plane, r0, st0, r1, st1);
-                AffineRange<Scalar>(z, r, q0, q1, i, to, plane, r0, st0, r1, st1);
-            }
-            return 0;
+            var plane = new AffinePlane(scale[c], shift[c], rScale?[c] ?? 1f, rShift?[c] ?? 0f, r == null ? 0 : rScale == null ? 1 : 2);
+            long i = from;
+            if (Vector512.IsHardwareAccelerated) i = AffineRange<V512>(z, r, q0, q1, i, to, plane, r0, st0, r1, st1);
+            else if (Vector256.IsHardwareAccelerated) i = AffineRange<V256>(z, r, q0, q1, i, to, plane, r0, st0, r1, st1);
+            AffineRange<Scalar>(z, r, q0, q1, i, to, plane, r0, st0, r1, st1);
         });
     }
 
