@@ -98,9 +98,9 @@ public class FusedKernelTests
 
     [Theory]
     [MemberData(nameof(SchemeAndSide))]
-    public void PactFusedEqualsPlainWithoutAutogradOnBothCores(QuantScheme scheme, bool doubleSide)
+    public void PactFusedEqualsPlainWithoutAutograd(QuantScheme scheme, bool doubleSide)
     {
-        // without autograd the forward splits across the cores; with it (above) it stays on one thread
+        // the forward without autograd: no autograd function, no saved input
         torch.manual_seed(45);
         using var scope = NewDisposeScope();
         using var _ = no_grad();

@@ -112,7 +112,7 @@ public class OnnxExportTests : IDisposable
         TrainABit(model, options, 1, 28);
         // the training moved the clipping levels and BN statistics off their init
         var alpha = ((QConv2d)model.modules().OfType<QConv2d>().ElementAt(1)).alpha;
-        Assert.True(alpha.data<float>().ToArray().Any(a => a != 8f));
+        Assert.Contains(alpha.data<float>().ToArray(), a => a != 8f);
 
         string p8 = ExportAndCompare(model, options, 8, 1, 28, "mnist_8.onnx", flipsAllowed: 4);
         string p4 = ExportAndCompare(model, options, 4, 1, 28, "mnist_4.onnx");
@@ -243,7 +243,7 @@ public class OnnxCliTests : IDisposable
         string outDir = Path.Combine(dir, "onnx");
         var (code, stdout, err) = CliRunner.Run("export", ckpt, "app:" + cfg, "--format", "onnx", "--bits", "all", "--out", outDir);
         Assert.True(code == 0, err);
-        Assert.Equal(["model_4bit.onnx", "model_8bit.onnx"], Directory.GetFiles(outDir).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["model_4bit.onnx", "model_8bit.onnx"], Directory.GetFiles(outDir).Select(f => Path.GetFileName(f)!).Order().ToArray());
         Assert.Empty(Directory.GetFiles(outDir, "*.tmp*"));
         var meta = OnnxFileInfo.Read(Path.Combine(outDir, "model_4bit.onnx")).Metadata;
         Assert.Equal("4", meta["bits"]);

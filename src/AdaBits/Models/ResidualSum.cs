@@ -55,7 +55,7 @@ internal sealed record ResidualSum(Tensor Z, SwitchableBatchNorm2d Bn, Tensor? R
     unsafe (Tensor, Tensor[]?) Fused((Tensor Alpha, PactSpec Spec)[] specs)
     {
         var (scale, shift) = Bn.EvalAffine();
-        var (rScale, rShift) = ResidualBn?.EvalAffine() ?? (null, null);
+        (float[]? rScale, float[]? rShift) = ResidualBn is null ? (null, null) : ResidualBn.EvalAffine();
         var readers = specs.Select(p => new PactReader(MathF.Abs(p.Alpha.item<float>()), p.Spec)).ToArray();
         var q = readers.Select(_ => empty_like(Z)).ToArray();
         ReluFanOutKernel.ForwardAffine(TensorMemory.Ptr(Z), scale, shift, Residual is null ? null : TensorMemory.Ptr(Residual),

@@ -60,15 +60,14 @@ internal sealed unsafe class FusedPact : autograd.MultiTensorFunction<FusedPact>
         TensorMemory.DisposeDeferred();
         if (is_grad_enabled() && (x.requires_grad || a.requires_grad))
             return apply(x, a, spec)[0];
-        return Compute(x, a.item<float>(), spec, spread: true);
+        return Compute(x, a.item<float>(), spec);
     }
 
-    /// <summary>spread: both cores, outside autograd only (see ParallelRanges.RunPair).</summary>
-    static Tensor Compute(Tensor x, float alpha, PactSpec spec, bool spread)
+    static Tensor Compute(Tensor x, float alpha, PactSpec spec)
     {
         using var xc = x.contiguous();
         var y = empty_like(xc);
-        PactKernel.Forward(TensorMemory.Ptr(xc), TensorMemory.Ptr(y), xc.numel(), alpha, spec, spread);
+        PactKernel.Forward(TensorMemory.Ptr(xc), TensorMemory.Ptr(y), xc.numel(), alpha, spec);
         return y;
     }
 
@@ -81,7 +80,7 @@ internal sealed unsafe class FusedPact : autograd.MultiTensorFunction<FusedPact>
         ctx.save_for_backward([x]);
         ctx.save_data("alpha", alpha);
         ctx.save_data("spec", spec);
-        return [Compute(x, alpha, spec, spread: false)];
+        return [Compute(x, alpha, spec)];
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)

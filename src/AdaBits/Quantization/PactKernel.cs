@@ -16,8 +16,7 @@ internal readonly record struct PactSpec(bool DoubleSide, bool Quantize, QuantSc
 /// </summary>
 internal static unsafe class PactKernel
 {
-    /// <summary>spread: use both cores (see ParallelRanges.RunPair).</summary>
-    internal static void Forward(float* x, float* y, long n, float alpha, PactSpec spec, bool spread)
+    internal static void Forward(float* x, float* y, long n, float alpha, PactSpec spec)
     {
         var stairs = spec.Stairs;
         ParallelRanges.Run(n, (s, e) =>
@@ -27,10 +26,10 @@ internal static unsafe class PactKernel
             else if (Vector256.IsHardwareAccelerated) i = ForwardRange<V256>(x, y, i, e, alpha, spec, stairs);
             ForwardRange<Scalar>(x, y, i, e, alpha, spec, stairs);
             return 0;
-        }, spread);
+        });
     }
 
-    /// <summary>Writes dL/dx into gx and returns dL/d|alpha|. Autograd only, so on the calling thread (ParallelRanges.RunPair).</summary>
+    /// <summary>Writes dL/dx into gx and returns dL/d|alpha|.</summary>
     internal static double Backward(float* x, float* g, float* gx, long n, float alpha, PactSpec spec)
     {
         var stairs = spec.Stairs;
@@ -42,7 +41,7 @@ internal static unsafe class PactKernel
             else if (Vector256.IsHardwareAccelerated) i = BackwardRange<V256>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
             BackwardRange<Scalar>(x, g, gx, i, e, alpha, spec, stairs, ref ga);
             return ga;
-        }, spread: false);
+        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -51,7 +50,7 @@ internal static unsafe class PactKernel
             ? T.Select(T.LessOrEqual(xv, negA), negA, T.Select(T.Less(xv, a), xv, a))
             : T.Min(T.Max(xv, T.Splat(0f)), a); // min(relu(x), a): equal values to the reference's where(x < a, relu(x), a)
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long ForwardRange<T>(float* x, float* y, long i, long end, float alpha, PactSpec spec, Staircase stairs)
         where T : struct, ISimd<T>
     {
@@ -87,7 +86,7 @@ internal static unsafe class PactKernel
         });
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long AffineRange<T>(float* x, long i, long end, float scale, float shift, float alpha, PactSpec spec, Staircase stairs)
         where T : struct, ISimd<T>
     {
@@ -98,7 +97,7 @@ internal static unsafe class PactKernel
         return i;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long BackwardRange<T>(float* x, float* g, float* gx, long i, long end, float alpha, PactSpec spec,
         Staircase stairs, ref double gaTotal) where T : struct, ISimd<T>
     {

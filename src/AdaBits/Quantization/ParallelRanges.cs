@@ -1,16 +1,20 @@
+using TorchSharp;
+
 namespace AdaBits.Quantization;
 
 /// <summary>
-/// Splits an elementwise pass over both cores. Small tensors stay on the calling thread: below a few
-/// hundred KB the hand-off costs more than it saves.
+/// Splits an elementwise pass over libtorch's threads (OmpTeam; the .NET pool where libtorch has no
+/// libgomp). Small tensors stay on the calling thread: below a few hundred KB the hand-off costs more
+/// than it saves.
 /// </summary>
 internal static class ParallelRanges
 {
     const long MinPerThread = 1 << 15;
     const int Align = 64;
 
+    /// <summary>As many parts as libtorch's intra-op threads, fewer for small n.</summary>
     internal static int Parts(long n) =>
-        (int)Math.Clamp(n / MinPerThread, 1, Environment.ProcessorCount);
+        (int)Math.Clamp(n / MinPerThread, 1, Math.Max(torch.get_num_threads(), 1));
 
     internal static (long Start, long End) Range(long n, int parts, int part)
     {
@@ -21,21 +25,22 @@ internal static class ParallelRanges
     }
 
     /// <summary>
-    /// Runs body over [0, n) split in parts; returns the sums of the pairs each part returned. spread false keeps
-    /// the pass on the calling thread: inside a training step libtorch's OpenMP worker is still spinning from
-    /// the op before, and a second thread of ours only time-slices against it (measured with bench
-    /// quant-overhead: the training step got faster with autograd passes on one thread, inference slower).
+    /// Runs body over [0, n) split in parts; returns the sums of the pairs each part returned, added in part
+    /// order whichever thread ran a part, so results depend only on the number of parts (libtorch's thread
+    /// count as the calling thread sees it).
     /// </summary>
-    internal static (double, double) RunPair(long n, Func<long, long, (double, double)> body, bool spread = true)
+    internal static (double, double) RunPair(long n, Func<long, long, (double, double)> body)
     {
-        int parts = spread ? Parts(n) : 1;
+        int parts = Parts(n);
         if (parts == 1) return body(0, n);
         var partial = new (double, double)[parts];
-        Parallel.For(0, parts, p =>
+        void Part(int p)
         {
             var (s, e) = Range(n, parts, p);
             partial[p] = s < e ? body(s, e) : (0, 0);
-        });
+        }
+        if (!OmpTeam.Run(parts, (thread, team) => { for (int p = thread; p < parts; p += team) Part(p); }))
+            Parallel.For(0, parts, Part);
         (double, double) total = (0, 0);
         foreach (var (a, b) in partial) total = (total.Item1 + a, total.Item2 + b);
         return total;
@@ -43,7 +48,7 @@ internal static class ParallelRanges
 
     /// <summary>
     /// Runs body(from, to, channel) over the elements of NCHW planes (planes = N C, each planeSize long), split
-    /// across the cores at any element, so a part may begin or end inside a plane.
+    /// across the threads at any element, so a part may begin or end inside a plane.
     /// </summary>
     internal static void RunPlanes(long planes, long planeSize, int channels, Action<long, long, int> body) =>
         Run(planes * planeSize, (s, e) =>
@@ -54,6 +59,5 @@ internal static class ParallelRanges
         });
 
     /// <summary>Runs body over [0, n) split in parts; returns the sum of what each part returned.</summary>
-    internal static double Run(long n, Func<long, long, double> body, bool spread = true) =>
-        RunPair(n, (s, e) => (body(s, e), 0), spread).Item1;
+    internal static double Run(long n, Func<long, long, double> body) => RunPair(n, (s, e) => (body(s, e), 0)).Item1;
 }

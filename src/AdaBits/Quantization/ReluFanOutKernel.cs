@@ -16,7 +16,7 @@ internal readonly record struct PactReader(float Alpha, PactSpec Spec);
 internal static unsafe class ReluFanOutKernel
 {
     /// <summary>y may be s (in place). q1 is null with one reader.</summary>
-    internal static void Forward(float* s, float* y, float* q0, float* q1, long n, PactReader r0, PactReader r1, bool spread)
+    internal static void Forward(float* s, float* y, float* q0, float* q1, long n, PactReader r0, PactReader r1)
     {
         Staircase st0 = r0.Spec.Stairs, st1 = r1.Spec.Stairs;
         ParallelRanges.Run(n, (b, e) =>
@@ -26,10 +26,10 @@ internal static unsafe class ReluFanOutKernel
             else if (Vector256.IsHardwareAccelerated) i = ForwardRange<V256>(s, y, q0, q1, i, e, r0, st0, r1, st1);
             ForwardRange<Scalar>(s, y, q0, q1, i, e, r0, st0, r1, st1);
             return 0;
-        }, spread);
+        });
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long ForwardRange<T>(float* s, float* y, float* q0, float* q1, long i, long end,
         PactReader r0, Staircase st0, PactReader r1, Staircase st1) where T : struct, ISimd<T>
     {
@@ -67,7 +67,7 @@ internal static unsafe class ReluFanOutKernel
     /// <summary>One channel's affine maps; Residual: 0 none, 1 r as is, 2 rScale r + rShift.</summary>
     readonly record struct AffinePlane(float Scale, float Shift, float RScale, float RShift, int Residual);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long AffineRange<T>(float* z, float* r, float* q0, float* q1, long i, long end, AffinePlane plane,
         PactReader r0, Staircase st0, PactReader r1, Staircase st1) where T : struct, ISimd<T>
     {
@@ -91,7 +91,6 @@ internal static unsafe class ReluFanOutKernel
 
     /// <summary>
     /// Writes dL/ds into gs; returns dL/d|alpha| of both readers (the second 0 with one reader, g1 null).
-    /// Autograd only, so on the calling thread (ParallelRanges.RunPair).
     /// </summary>
     internal static (double, double) Backward(float* s, float* gy, float* g0, float* g1, float* gs, long n, PactReader r0, PactReader r1)
     {
@@ -104,10 +103,10 @@ internal static unsafe class ReluFanOutKernel
             else if (Vector256.IsHardwareAccelerated) i = BackwardRange<V256>(s, gy, g0, g1, gs, i, e, r0, st0, r1, st1, ref ga0, ref ga1);
             BackwardRange<Scalar>(s, gy, g0, g1, gs, i, e, r0, st0, r1, st1, ref ga0, ref ga1);
             return (ga0, ga1);
-        }, spread: false);
+        });
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long BackwardRange<T>(float* s, float* gy, float* g0, float* g1, float* gs, long i, long end,
         PactReader r0, Staircase st0, PactReader r1, Staircase st1, ref double ga0, ref double ga1) where T : struct, ISimd<T>
     {

@@ -51,18 +51,17 @@ internal sealed unsafe class FusedReluFanOut : autograd.MultiTensorFunction<Fuse
         using var sc = s.contiguous();
         var readers = Readers(abs.Select(a => a.item<float>()).ToArray(), specs);
         var y = overwrite && s.is_contiguous() ? s.alias() : empty_like(sc);
-        return (y, Compute(sc, y, readers, spread: true));
+        return (y, Compute(sc, y, readers));
     }
 
     static PactReader[] Readers(float[] alphas, PactSpec[] specs) =>
         alphas.Zip(specs, (a, spec) => new PactReader(a, spec)).ToArray();
 
-    /// <summary>spread: both cores, outside autograd only (see ParallelRanges.RunPair).</summary>
-    static Tensor[] Compute(Tensor s, Tensor y, PactReader[] readers, bool spread)
+    static Tensor[] Compute(Tensor s, Tensor y, PactReader[] readers)
     {
         var q = readers.Select(_ => empty_like(s)).ToArray();
         ReluFanOutKernel.Forward(TensorMemory.Ptr(s), TensorMemory.Ptr(y), TensorMemory.Ptr(q[0]),
-            q.Length > 1 ? TensorMemory.Ptr(q[1]) : null, s.numel(), readers[0], readers.Length > 1 ? readers[1] : default, spread);
+            q.Length > 1 ? TensorMemory.Ptr(q[1]) : null, s.numel(), readers[0], readers.Length > 1 ? readers[1] : default);
         return q;
     }
 
@@ -77,7 +76,7 @@ internal sealed unsafe class FusedReluFanOut : autograd.MultiTensorFunction<Fuse
         // dispose scope frees before the backward runs: take undefined gradients and fill them in ourselves.
         ctx.set_materialize_grads(false);
         var y = empty_like(s);
-        return [y, .. Compute(s, y, readers, spread: false)];
+        return [y, .. Compute(s, y, readers)];
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)

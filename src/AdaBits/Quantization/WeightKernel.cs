@@ -19,7 +19,7 @@ internal static unsafe class WeightKernel
         return m;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long MaxAbsRange<T>(float* t, long n, ref float m) where T : struct, ISimd<T>
     {
         var acc = T.Splat(0f);
@@ -40,7 +40,7 @@ internal static unsafe class WeightKernel
         return (sum, sumSq);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long ForwardRange<T>(float* t, float* w, long i, long n, float m, Staircase? stairs, ref double sum, ref double sumSq)
         where T : struct, ISimd<T>
     {
@@ -85,7 +85,7 @@ internal static unsafe class WeightKernel
         ScaleRange<Scalar>(w + i, n - i, s);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long ScaleRange<T>(float* w, long n, float s) where T : struct, ISimd<T>
     {
         var sv = T.Splat(s);
@@ -99,7 +99,7 @@ internal static unsafe class WeightKernel
     /// u = t / m with m = max|t| kept in the graph (the gradient through m is split evenly among ties, as
     /// libtorch's full max reduction does), then tanh's (1 - t^2).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static void Backward(float* g, float* t, float* gw, long n, float m, float scale)
     {
         double dot = 0;
@@ -117,7 +117,7 @@ internal static unsafe class WeightKernel
         BackwardRange<Scalar>(g + k, t + k, gw + k, n - k, m, scale, perTie);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static long BackwardRange<T>(float* g, float* t, float* gw, long n, float m, float scale, float perTie)
         where T : struct, ISimd<T>
     {
