@@ -7,17 +7,8 @@ using static TorchSharp.torch;
 namespace AdaBits.Tests;
 
 /// <summary>PyTorch-format checkpoints: round trips, and a checkpoint written by the original PyTorch code.</summary>
-public class CheckpointTests : IDisposable
+public class CheckpointTests() : TempFolderTests("adabits-ckpt-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-ckpt-tests-" + Guid.NewGuid().ToString("N"));
-
-    public CheckpointTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
     static QuantOptions CifarOptions => new() { BitsList = [5, 4, 3], SwitchAlpha = true, RescaleConv = true };
 
     /// <summary>

@@ -4,12 +4,8 @@ using AdaBits.Training;
 
 namespace AdaBits.Tests;
 
-public sealed class CifarTests : IDisposable
+public sealed class CifarTests() : TempFolderTests("adabits-cifar-test-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("adabits-cifar-test-").FullName;
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
     /// <summary>n records; record r has labels (labelBytes of them, the last = the class) and pixels (r * 31 + i) % 256.</summary>
     internal static byte[] Records(int n, int labelBytes, Func<int, int> label, int first = 0)
     {

@@ -9,17 +9,8 @@ public class ConsoleCollection;
 
 /// <summary>The CLI in-process (Console redirected; this collection never runs in parallel with others).</summary>
 [Collection("Console")]
-public class CliTests : IDisposable
+public class CliTests() : TempFolderTests("adabits-cli-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-cli-tests-" + Guid.NewGuid().ToString("N"));
-
-    public CliTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
     static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     static List<float[]> ReadCsv(string path, out string header)

@@ -5,17 +5,9 @@ using AdaBits.Quantization;
 namespace AdaBits.Tests;
 
 /// <summary>The config system: PyYAML-compatible reading, keys, defaults, overrides, errors, ToYaml.</summary>
-public class ConfigTests : IDisposable
+public class ConfigTests() : TempFolderTests("adabits-config-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-config-tests-" + Guid.NewGuid().ToString("N"));
     readonly List<string> warnings = [];
-
-    public ConfigTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
 
     // Reconstructions of the reference's three shipped configs (§1.5), with their duplicate keys
     // (model: '' then the real one; data_transforms twice for ImageNet) and never-read keys.

@@ -5,12 +5,8 @@ using static TorchSharp.torch;
 
 namespace AdaBits.Tests;
 
-public sealed class DataTests : IDisposable
+public sealed class DataTests() : TempFolderTests("adabits-data-test-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("adabits-data-test-").FullName;
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
     // ---- IDX files written by the tests ----
 
     static byte[] Idx(int dimsCount, int[] dims, byte[] data, int typeByte = 0x08)

@@ -5,12 +5,8 @@ using SkiaSharp;
 
 namespace AdaBits.Tests;
 
-public sealed class ImageFolderTests : IDisposable
+public sealed class ImageFolderTests() : TempFolderTests("adabits-imagefolder-test-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("adabits-imagefolder-test-").FullName;
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
     internal static void WriteImage(string path, int w, int h, Func<int, int, (byte R, byte G, byte B)> pixel, bool jpeg = false)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

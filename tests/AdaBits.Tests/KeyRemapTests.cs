@@ -53,12 +53,8 @@ internal static class RemapFixtures
     }
 }
 
-public class PickleKeyOrderTests : IDisposable
+public class PickleKeyOrderTests() : TempFolderTests("adabits-pickle-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("adabits-pickle-").FullName;
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
     [Fact]
     public void The_original_codes_resnet20_checkpoint_lists_its_keys_in_file_order_without_the_module_prefix()
     {

@@ -13,17 +13,8 @@ namespace AdaBits.Tests;
 /// ONNX export: ONNX Runtime on the exported graph reproduces the TorchSharp eval forward at the exported
 /// bit-width; weights are stored as 4-/8-bit integer codes; wrong bits fail clearly.
 /// </summary>
-public class OnnxExportTests : IDisposable
+public class OnnxExportTests() : TempFolderTests("adabits-onnx-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-onnx-tests-" + Guid.NewGuid().ToString("N"));
-
-    public OnnxExportTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
     internal static QuantOptions MnistOptions => new() { BitsList = [8, 6, 5, 4], SwitchAlpha = true, Rescale = true };
 
     /// <summary>A few joint training steps on random raw-pixel data, so BN statistics and alphas leave their init.</summary>
@@ -180,17 +171,8 @@ public class OnnxExportTests : IDisposable
 
 /// <summary>The export and eval-onnx commands end to end on a real MNIST subset, and the deploy snippet.</summary>
 [Collection("Console")]
-public class OnnxCliTests : IDisposable
+public class OnnxCliTests() : TempFolderTests("adabits-onnx-cli-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-onnx-cli-tests-" + Guid.NewGuid().ToString("N"));
-
-    public OnnxCliTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
     /// <summary>A short real training run (2560 MNIST images, bits [8, 4]); returns (config, best_model.pt).</summary>
     (string Config, string Checkpoint) TrainSmallModel()
     {

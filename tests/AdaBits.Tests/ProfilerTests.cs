@@ -287,17 +287,8 @@ public class ProfilerTests
 
 /// <summary>`adabits profile` in-process.</summary>
 [Collection("Console")]
-public class ProfileCliTests : IDisposable
+public class ProfileCliTests() : TempFolderTests("adabits-profile-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-profile-tests-" + Guid.NewGuid().ToString("N"));
-
-    public ProfileCliTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
     string Config()
     {
         string path = Path.Combine(dir, "r20.yml");

@@ -7,12 +7,8 @@ namespace AdaBits.Tests;
 /// epoch on tiny data sets written here in their real on-disk formats and write results.json for their bits.
 /// </summary>
 [Collection("Console")]
-public sealed class ReferenceConfigTrainingTests : IDisposable
+public sealed class ReferenceConfigTrainingTests() : TempFolderTests("adabits-refcfg-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("adabits-refcfg-").FullName;
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
     static string Config(string relative) => "app:" + Path.Combine(Mnist.RepoRoot(), relative);
 
     static JsonElement Results(string logDir)

@@ -15,12 +15,11 @@ namespace AdaBits.Tests;
 /// (`adabits train`).
 /// </summary>
 [Collection("Console")]
-public sealed class RemapTrainingTests : IDisposable
+public sealed class RemapTrainingTests : TempFolderTests
 {
-    readonly string dir = Directory.CreateTempSubdirectory("adabits-remap-run-").FullName;
     readonly string data;
 
-    public RemapTrainingTests()
+    public RemapTrainingTests() : base("adabits-remap-run-")
     {
         data = Path.Combine(dir, "cifar");
         string bin = Path.Combine(data, "cifar-10-batches-bin");
@@ -29,8 +28,6 @@ public sealed class RemapTrainingTests : IDisposable
             File.WriteAllBytes(Path.Combine(bin, $"data_batch_{k}.bin"), CifarTests.Records(16, 1, i => i % 10, (k - 1) * 16));
         File.WriteAllBytes(Path.Combine(bin, "test_batch.bin"), CifarTests.Records(32, 1, i => (i + 3) % 10, 1000));
     }
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
 
     string[] Args(string command, params string[] extra) =>
         [command, "app:" + Path.Combine(Mnist.RepoRoot(), "apps/cifar10/q_resnet_uint8_train_val.yml"),

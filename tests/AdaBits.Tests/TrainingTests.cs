@@ -6,17 +6,8 @@ namespace AdaBits.Tests;
 
 /// <summary>End-to-end training on a real MNIST subset: accuracy floors, outputs, test command, resume, errors.</summary>
 [Collection("Console")]
-public class TrainingTests : IDisposable
+public class TrainingTests() : TempFolderTests("adabits-train-tests-")
 {
-    readonly string dir = Path.Combine(Path.GetTempPath(), "adabits-train-tests-" + Guid.NewGuid().ToString("N"));
-
-    public TrainingTests() => Directory.CreateDirectory(dir);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
     string WriteConfig(string name, int epochs, int trainLimit, int valLimit, string? dataDir = null, string extra = "")
     {
         string path = Path.Combine(dir, name + ".yml");
