@@ -130,7 +130,7 @@ public class ProfilerTests
     }
 
     /// <summary>conv(3->4, k3, s2, p1, bias) -> SwitchBN(4) -> ReLU -> global avg pool -> linear(4->5, bias, bitw_min 4).</summary>
-    sealed class Tiny : nn.Module<Tensor, Tensor>
+    sealed class Tiny : nn.Module<Tensor, Tensor>, AdaBits.Graph.ILowerable
     {
         readonly QConv2d conv;
         readonly SwitchableBatchNorm2d bn;
@@ -155,6 +155,9 @@ public class ProfilerTests
             var y = nn.functional.relu(bn.call(conv.call(x)));
             return fc.call(pool.call(y).flatten(1)).MoveToOuterDisposeScope();
         }
+
+        public AdaBits.Graph.Value Lower(AdaBits.Graph.GraphBuilder g, AdaBits.Graph.Value x) =>
+            g.Lower(fc, g.Flatten("flatten", g.Lower(pool, g.Relu("relu", g.Lower(bn, g.Lower(conv, x))))));
     }
 
     static readonly QuantOptions TinyOptions = new() { BitsList = [new Bits(4), new Bits(2)], SwitchAlpha = true };

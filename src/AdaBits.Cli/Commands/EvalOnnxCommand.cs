@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using AdaBits.Export;
+using AdaBits.Training;
 
 namespace AdaBits.Cli.Commands;
 

@@ -1,92 +1,50 @@
+using AdaBits.Export.Onnx;
 using Google.Protobuf;
 
 namespace AdaBits.Export;
 
 /// <summary>
-/// What an ONNX file holds, read straight from its protobuf (no runtime): opset, metadata_props, the
-/// initializers' names, element types and shapes, and the operators used. For checks and reports.
+/// What an ONNX file holds, read with the generated protobuf classes (no runtime): IR version, opset, metadata_props,
+/// the initializers' names, element types and shapes, and the operators used. For checks and reports.
 /// </summary>
 public sealed record OnnxFileInfo(long IrVersion, long Opset, IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyList<OnnxFileInfo.Initializer> Initializers, IReadOnlyList<string> OpTypes)
 {
     public sealed record Initializer(string Name, OnnxDataType DataType, long[] Dims, int RawBytes);
 
+    /// <summary>Reads a file; a file that is not an ONNX model gives an InvalidDataException naming it.</summary>
     public static OnnxFileInfo Read(string path)
     {
-        long ir = 0, opset = 0;
-        var metadata = new Dictionary<string, string>();
-        var inits = new List<Initializer>();
-        var ops = new List<string>();
-        foreach (var (field, value) in Fields(File.ReadAllBytes(path)))
-            switch (field)
-            {
-                case 1: ir = (long)value.Varint; break;
-                case 7:
-                    foreach (var (gf, gv) in Fields(value.Bytes!))
-                        if (gf == 5) inits.Add(ReadTensor(gv.Bytes!));
-                        else if (gf == 1)
-                            foreach (var (nf, nv) in Fields(gv.Bytes!))
-                                if (nf == 4) ops.Add(nv.String);
-                    break;
-                case 8:
-                    foreach (var (of, ov) in Fields(value.Bytes!))
-                        if (of == 2) opset = (long)ov.Varint;
-                    break;
-                case 14:
-                    string key = "", val = "";
-                    foreach (var (mf, mv) in Fields(value.Bytes!))
-                        if (mf == 1) key = mv.String; else if (mf == 2) val = mv.String;
-                    metadata[key] = val;
-                    break;
-            }
-        return new OnnxFileInfo(ir, opset, metadata, inits, ops);
-    }
-
-    static Initializer ReadTensor(byte[] bytes)
-    {
-        string name = "";
-        int type = 0, raw = 0;
-        var dims = new List<long>();
-        foreach (var (f, v) in Fields(bytes))
-            switch (f)
-            {
-                case 1:
-                    if (v.Bytes is null) dims.Add((long)v.Varint);
-                    else
-                    {
-                        var input = new CodedInputStream(v.Bytes);
-                        while (!input.IsAtEnd) dims.Add(input.ReadInt64());
-                    }
-                    break;
-                case 2: type = (int)v.Varint; break;
-                case 8: name = v.String; break;
-                case 9: raw = v.Bytes!.Length; break;
-            }
-        return new Initializer(name, (OnnxDataType)type, dims.ToArray(), raw);
-    }
-
-    readonly record struct Value(ulong Varint, byte[]? Bytes)
-    {
-        public string String => System.Text.Encoding.UTF8.GetString(Bytes ?? []);
-    }
-
-    static IEnumerable<(int Field, Value Value)> Fields(byte[] bytes)
-    {
-        var input = new CodedInputStream(bytes);
-        var list = new List<(int, Value)>();
-        uint tag;
-        while ((tag = input.ReadTag()) != 0)
+        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model '{path}' not found");
+        try
         {
-            int field = WireFormat.GetTagFieldNumber(tag);
-            switch (WireFormat.GetTagWireType(tag))
-            {
-                case WireFormat.WireType.Varint: list.Add((field, new Value(input.ReadUInt64(), null))); break;
-                case WireFormat.WireType.LengthDelimited: list.Add((field, new Value(0, input.ReadBytes().ToByteArray()))); break;
-                case WireFormat.WireType.Fixed32: list.Add((field, new Value(input.ReadFixed32(), null))); break;
-                case WireFormat.WireType.Fixed64: list.Add((field, new Value(input.ReadFixed64(), null))); break;
-                default: throw new InvalidDataException($"unsupported protobuf wire type in tag {tag}");
-            }
+            return Parse(File.ReadAllBytes(path));
         }
-        return list;
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}");
+        }
+    }
+
+    /// <summary>Parses a model's bytes; malformed protobuf gives a one-line InvalidDataException.</summary>
+    public static OnnxFileInfo Parse(byte[] bytes)
+    {
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"not an ONNX model ({e.Message.Split('\n')[0].TrimEnd('.')})");
+        }
+        var metadata = new Dictionary<string, string>();
+        foreach (var p in model.MetadataProps) metadata[p.Key] = p.Value;
+        var graph = model.Graph ?? new GraphProto();
+        var inits = graph.Initializer
+            .Select(t => new Initializer(t.Name, (OnnxDataType)t.DataType, t.Dims.ToArray(), t.RawData.Length)).ToList();
+        long opset = model.OpsetImport.Where(o => string.IsNullOrEmpty(o.Domain) || o.Domain == "ai.onnx").Select(o => o.Version)
+            .DefaultIfEmpty(0).Max();
+        return new OnnxFileInfo(model.IrVersion, opset, metadata, inits, graph.Node.Select(n => n.OpType).ToList());
     }
 }

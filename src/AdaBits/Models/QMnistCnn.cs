@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using AdaBits.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -14,7 +15,7 @@ namespace AdaBits.Models;
 /// conv runs at the current bit-width with switchable BN and clipping levels. About 5.5 M MACs.
 /// Keys: head.{0,1}.*, body.{i}.{0,1}.*, classifier.0.*.
 /// </summary>
-public sealed class QMnistCnn : nn.Module<Tensor, Tensor>
+public sealed class QMnistCnn : nn.Module<Tensor, Tensor>, ILowerable
 {
     static readonly (long Width, long Stride)[] Units = [(32, 2), (32, 1), (64, 2), (64, 1)];
     const long HeadWidth = 16;
@@ -61,6 +62,13 @@ public sealed class QMnistCnn : nn.Module<Tensor, Tensor>
         ("0", conv),
         ("1", new SwitchableBatchNorm2d(options, conv.OutChannels, affine)),
         ("2", nn.ReLU(inplace: true)));
+
+    /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        var y = graph.Lower(avgpool, graph.Lower(body, graph.Lower(head, input)));
+        return graph.Lower(classifier, graph.Flatten("flatten", y));
+    }
 
     IEnumerable<ConvUnit> Chain => ConvUnits.Of(head).Concat(body.children().Cast<Sequential>().SelectMany(ConvUnits.Of));
 

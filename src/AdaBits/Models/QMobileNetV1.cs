@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using AdaBits.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -13,7 +14,7 @@ namespace AdaBits.Models;
 /// layout is the reference's). The reference reads pact_fp here (not double_side); the head never gets it.
 /// Keys: head.{0,1}.*, stage_{idx}_layer_{i}.body.{0,1,3,4}.*, classifier.0.*.
 /// </summary>
-public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>
+public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>, ILowerable
 {
     /// <summary>(channels, blocks, stride of the first block) per stage, before the width multiplier.</summary>
     public static readonly (int Channels, int Blocks, int Stride)[] BlockSetting =
@@ -73,13 +74,20 @@ public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>
         y = avgpool.call(y).flatten(1);
         return classifier.call(y).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        var y = graph.Lower(avgpool, blocks.Aggregate(graph.Lower(head, input), (v, b) => graph.Lower(b, v)));
+        return graph.Lower(classifier, graph.Flatten("flatten", y));
+    }
 }
 
 /// <summary>
 /// MobileNet V1 block: depthwise 3x3 conv (stride s) -> SBN -> ReLU -> pointwise 1x1 conv -> SBN -> ReLU.
 /// Keys: body.{0,1,3,4}.*.
 /// </summary>
-public sealed class QDepthwiseSeparableConv : nn.Module<Tensor, Tensor>
+public sealed class QDepthwiseSeparableConv : nn.Module<Tensor, Tensor>, ILowerable
 {
     readonly Sequential body;
 
@@ -100,4 +108,6 @@ public sealed class QDepthwiseSeparableConv : nn.Module<Tensor, Tensor>
     internal IEnumerable<ConvUnit> Units => ConvUnits.Of(body);
 
     public override Tensor forward(Tensor x) => ConvUnits.Forward(Units.ToList(), x);
+
+    public Value Lower(GraphBuilder graph, Value input) => graph.Lower(body, input);
 }

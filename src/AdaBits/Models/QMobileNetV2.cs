@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using AdaBits.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -15,7 +16,7 @@ namespace AdaBits.Models;
 /// outputs, tail) goes through <see cref="Widths.RoundWidth"/>; hidden widths are input x expansion.
 /// Keys: head.{0,1}.*, stage_{idx}_layer_{i}.body.*, tail.{0,1}.*, classifier.0.*.
 /// </summary>
-public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>
+public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>, ILowerable
 {
     /// <summary>(expansion, channels, blocks, stride of the first block) per stage, before the width multiplier.</summary>
     public static readonly (int Expansion, int Channels, int Blocks, int Stride)[] BlockSetting =
@@ -85,6 +86,13 @@ public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>
         y = avgpool.call(y).flatten(1);
         return classifier.call(y).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        var y = graph.Lower(avgpool, graph.Lower(tail, blocks.Aggregate(graph.Lower(head, input), (v, b) => graph.Lower(b, v))));
+        return graph.Lower(classifier, graph.Flatten("flatten", y));
+    }
 }
 
 /// <summary>
@@ -92,7 +100,7 @@ public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>
 /// conv (stride s) -> SBN -> ReLU -> project 1x1 conv -> SBN (no ReLU); plus the input when stride is 1
 /// and the channels match. Keys: body.{0..7}.* (expansion != 1) or body.{0,1,3,4}.* (expansion 1).
 /// </summary>
-public sealed class QInvertedResidual : nn.Module<Tensor, Tensor>
+public sealed class QInvertedResidual : nn.Module<Tensor, Tensor>, ILowerable
 {
     readonly Sequential body;
 
@@ -127,5 +135,12 @@ public sealed class QInvertedResidual : nn.Module<Tensor, Tensor>
         var y = ConvUnits.Forward(ConvUnits.Of(body).ToList(), x);
         if (ResidualConnection) y = y.add_(x);
         return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>body(x), plus x where the block has its residual connection.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        var y = graph.Lower(body, input);
+        return ResidualConnection ? graph.Add($"{graph.NameOf(this)}.add", y, input) : y;
     }
 }

@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using AdaBits.Modules;
 using AdaBits.Quantization;
 using TorchSharp;
@@ -11,7 +12,7 @@ namespace AdaBits.Models;
 /// weights at max(bits_list) bits, the image entering unquantized. Keys: head.*, stage_{j}_layer_{i}.*,
 /// classifier.0.*.
 /// </summary>
-public sealed class QResNetCifar : nn.Module<Tensor, Tensor>
+public sealed class QResNetCifar : nn.Module<Tensor, Tensor>, ILowerable
 {
     static readonly long[] Features = [16, 32, 64];
 
@@ -86,10 +87,18 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>
     }
 
     QuantOptions Options { get; }
+
+    /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        var y = graph.Lower(avgpool, blocks.Aggregate(graph.Lower(head, input), (v, b) => graph.Lower(b, v)));
+        return graph.Lower(classifier, graph.Flatten("flatten", y));
+    }
+
 }
 
 /// <summary>Basic residual block: conv-BN-ReLU-conv-BN plus identity or projection shortcut, then ReLU.</summary>
-public sealed class QBasicBlock : nn.Module<Tensor, Tensor>
+public sealed class QBasicBlock : nn.Module<Tensor, Tensor>, ILowerable
 {
     readonly Sequential body;
     readonly Sequential? shortcut;
@@ -151,6 +160,14 @@ public sealed class QBasicBlock : nn.Module<Tensor, Tensor>
         var r = shortcutConv is null ? x : quantized is null ? shortcutConv.call(x) : shortcutConv.ForwardOnQuantizedInput(quantized[1]);
         var z = BodyBeforeBatchNorm(quantized is null ? conv1.call(x) : conv1.ForwardOnQuantizedInput(quantized[0]));
         return new ResidualSum(z, bn2, r, shortcut is null ? null : (SwitchableBatchNorm2d)shortcut[1]);
+    }
+
+    /// <summary>post_relu(body(x) + shortcut(x)), the shortcut a conv-BN projection or x itself.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        var residual = shortcut is null ? input : graph.Lower(shortcut, input);
+        var sum = graph.Add($"{graph.NameOf(this)}.add", graph.Lower(body, input), residual);
+        return graph.Lower(post_relu, sum);
     }
 
     public override Tensor forward(Tensor x)

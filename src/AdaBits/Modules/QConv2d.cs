@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using static TorchSharp.torch;
 
 namespace AdaBits.Modules;
@@ -6,7 +7,7 @@ namespace AdaBits.Modules;
 /// Conv2d with SAT weight quantization and PACT input quantization (reference §2.2-2.6).
 /// State-dict keys: weight, bias (if any), alpha.
 /// </summary>
-public sealed class QConv2d : QuantizedLayer
+public sealed class QConv2d : QuantizedLayer, ILowerable
 {
     public long InChannels { get; }
     public long OutChannels { get; }
@@ -59,12 +60,36 @@ public sealed class QConv2d : QuantizedLayer
     /// <summary>TensorFlow-style SAME padding: out = ceil(in / stride), extra on the bottom/right.</summary>
     Tensor PadSame(Tensor x)
     {
-        long Total(long size)
-        {
-            long output = (size + Stride - 1) / Stride;
-            return Math.Max((output - 1) * Stride + (KernelSize - 1) * Dilation + 1 - size, 0);
-        }
-        long h = Total(x.shape[^2]), w = Total(x.shape[^1]);
+        long h = SamePad(x.shape[^2]), w = SamePad(x.shape[^1]);
         return nn.functional.pad(x, [w / 2, w - w / 2, h / 2, h - h / 2]);
+    }
+
+    /// <summary>The total SAME padding of one spatial dimension.</summary>
+    long SamePad(long size)
+    {
+        long output = (size + Stride - 1) / Stride;
+        return Math.Max((output - 1) * Stride + (KernelSize - 1) * Dilation + 1 - size, 0);
+    }
+
+    /// <summary>SAME padding (if set), the input's PACT, the convolution; a 0-bit conv passes its (padded) input on.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        string name = graph.NameOf(this);
+        var x = input;
+        if (SamePadding && (SamePad(x.Height) > 0 || SamePad(x.Width) > 0))
+        {
+            long h = SamePad(x.Height), w = SamePad(x.Width);
+            x = graph.Emit(new PadNode(h / 2, w / 2, h - h / 2, w - w / 2), name, this, [x], [x.Channels, x.Height + h, x.Width + w]);
+        }
+        var (bitw, bita) = EffectiveBits();
+        if (bitw == 0) return x;
+        if (x.Shape.Length != 3 || x.Channels != InChannels)
+            throw new InvalidOperationException($"{name}: expects [{InChannels}, H, W], got [{string.Join(", ", x.Shape)}]");
+        x = LowerInputPact(graph, x, DoubleSide);
+        var weight = LayerWeight.Of(this, bitw, scaleWeight: true);
+        float[]? b = bias?.detach().contiguous().data<float>().ToArray();
+        long Out(long size) => (size + 2 * Padding - Dilation * (KernelSize - 1) - 1) / Stride + 1;
+        return graph.Emit(new ConvNode(weight, b, KernelSize, Stride, Padding, Dilation, Groups, bitw, bita, alpha.numel(), input),
+            name, this, [x], [OutChannels, Out(x.Height), Out(x.Width)]);
     }
 }

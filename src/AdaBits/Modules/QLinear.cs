@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using static TorchSharp.torch;
 
 namespace AdaBits.Modules;
@@ -7,7 +8,7 @@ namespace AdaBits.Modules;
 /// `rescale`, training scales the weight by s; evaluation leaves the weight and divides the bias by s,
 /// as the reference does (logits differ by the factor s, argmax does not).
 /// </summary>
-public sealed class QLinear : QuantizedLayer
+public sealed class QLinear : QuantizedLayer, ILowerable
 {
     public long InFeatures { get; }
     public long OutFeatures { get; }
@@ -40,5 +41,25 @@ public sealed class QLinear : QuantizedLayer
         var b = bias is null || scaleWeight ? bias : bias.div(s);
         var xq = QuantizeInput(input, doubleSide: false);
         return nn.functional.linear(xq, w, b).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The input's PACT, then the layer as its eval forward computes it (the bias divided by s under rescale).</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        string name = graph.NameOf(this);
+        var (bitw, bita) = EffectiveBits();
+        if (bitw == 0) return input;
+        if (input.Shape.Length != 1 || input.Channels != InFeatures)
+            throw new InvalidOperationException($"{name}: expects [{InFeatures}], got [{string.Join(", ", input.Shape)}] (flatten first)");
+        var x = LowerInputPact(graph, input, doubleSide: false);
+        bool scaleWeight = !Options.Rescale;
+        var weight = LayerWeight.Of(this, bitw, scaleWeight);
+        float[]? b = null;
+        if (bias is not null)
+            using (no_grad())
+            using (var t = scaleWeight ? bias.detach().clone() : bias.detach().div(weight.SatScale))
+                b = t.contiguous().data<float>().ToArray();
+        return graph.Emit(new LinearNode(weight, b, scaleWeight ? 1 : weight.SatScale, bitw, bita, alpha.numel(), input),
+            name, this, [x], [OutFeatures]);
     }
 }

@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using AdaBits.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -82,6 +83,20 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
         using var _ = no_grad();
         using var a = SelectedAlpha(bita);
         return MathF.Abs(a.item<float>());
+    }
+
+    /// <summary>
+    /// The lowered form of this layer's input PACT at the current bits (nothing where the forward passes its input
+    /// unclipped): the same decision as the forward's (InputClip), with |alpha| as a number.
+    /// </summary>
+    internal Value LowerInputPact(GraphBuilder graph, Value x, bool doubleSide)
+    {
+        if (InputClip(doubleSide) is not var (spec, bita)) return x;
+        string name = graph.NameOf(this);
+        float a = ClipLevel(bita);
+        if (!(a > 0) || !float.IsFinite(a))
+            throw new NotSupportedException($"{name}: clipping level |alpha| = {a} cannot be lowered (PACT divides by it)");
+        return graph.Emit(new PactNode(a, spec.Quantize ? spec.Bits : 0, doubleSide, Options.ActScheme), name, this, [x], x.Shape);
     }
 
     /// <summary>Whether this layer type rescales (`rescale_conv` for convs, `rescale` for linears) and its fan-out.</summary>

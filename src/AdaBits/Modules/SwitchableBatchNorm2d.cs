@@ -1,3 +1,4 @@
+using AdaBits.Graph;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ namespace AdaBits.Modules;
 /// bits; only the chosen copy's running statistics move. With affine false (stats_sharing) the copies
 /// have no affine parameters and one shared weight/bias is applied after them. Keys: bn.{i}.*, weight, bias.
 /// </summary>
-public sealed class SwitchableBatchNorm2d : nn.Module<Tensor, Tensor>, IBitSwitchable
+public sealed class SwitchableBatchNorm2d : nn.Module<Tensor, Tensor>, IBitSwitchable, ILowerable
 {
     readonly QuantOptions options;
     // [field: ComponentName]: TorchSharp's RegisterComponents would otherwise register the auto-property
@@ -79,5 +80,20 @@ public sealed class SwitchableBatchNorm2d : nn.Module<Tensor, Tensor>, IBitSwitc
         using var scope = NewDisposeScope();
         var shape = new long[] { 1, NumFeatures, 1, 1 };
         return y.mul(weight!.view(shape)).add(bias!.view(shape)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The active copy in eval mode: its statistics and parameters, and the folded per-channel affine.</summary>
+    public Value Lower(GraphBuilder graph, Value input)
+    {
+        if (input.Channels != NumFeatures)
+            throw new InvalidOperationException($"{graph.NameOf(this)}: expects {NumFeatures} channels, got {input.Channels}");
+        var b = bn[ActiveIndex];
+        static float[] F(Tensor t) => t.detach().contiguous().data<float>().ToArray();
+        bool shared = !Affine && options.SwitchBn;
+        var (scale, shift) = EvalAffine();
+        return graph.Emit(new BatchNormNode(ActiveIndex, graph.NameOf(b), F(b.running_mean!), F(b.running_var!), b.eps,
+                b.weight is null ? null : F(b.weight), b.bias is null ? null : F(b.bias),
+                shared ? F(weight!) : null, shared ? F(bias!) : null, scale, shift),
+            graph.NameOf(this), this, [input], input.Shape);
     }
 }

@@ -1,12 +1,9 @@
-using AdaBits.Modules;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
+using AdaBits.Graph;
 
 namespace AdaBits.Profiling;
 
 /// <summary>
-/// The reference's per-layer definitions (§6), from the shapes one call saw (N, C, H, W = input; outputs
+/// The reference's per-layer definitions (§6), from the lowered graph's shapes (N, C, H, W = input; outputs
 /// primed): conv MACs (C·C'·kh·kw·H'·W' / groups)·N, linear MACs in·out·N, average pool N·C·H·W, BitOPs
 /// MACs·bitw·bita·1e-9 with 32 for full precision, weight-only inputs, pools and BN; bytes bitw/8 per weight,
 /// 4 per bias and per alpha entry (len(bits_list) of them with switch_alpha), in MB. BN (a fix: the
@@ -17,47 +14,30 @@ public static class LayerCounter
 {
     const int FullPrecision = 32;
 
-    /// <summary>Whether calls of this module become a profile row.</summary>
-    public static bool IsCounted(nn.Module module) => module is QConv2d or QLinear or Conv2d or Linear
-        or AvgPool2d or AdaptiveAvgPool2d or BatchNorm2d;
-
-    /// <summary>The row for one call of a counted module, or null for any other module.</summary>
-    public static LayerProfile? Count(string name, nn.Module module, Tensor input, Tensor output)
+    /// <summary>The row of one node of an unfolded graph at batch size N, or null for nodes that are not counted.</summary>
+    public static LayerProfile? Count(Node node, int batch)
     {
-        long[] ins = input.shape, outs = output.shape;
-        string type = module.GetType().Name;
-        switch (module)
+        long[] Shape(Value v) => [batch, .. v.Shape];
+        switch (node)
         {
-            case QConv2d q:
+            case ConvNode c:
+                return Conv(c.Name, c.ModuleType, Shape(c.LayerInput), Shape(c.Output), c.KernelSize, c.KernelSize, c.Groups,
+                    c.Bias is not null, c.AlphaEntries, Clamp(c.Bitw), Clamp(c.Bita));
+            case LinearNode l:
+                return Dense(l.Name, l.ModuleType, Shape(l.LayerInput), Shape(l.Output), l.Bias is not null, l.AlphaEntries,
+                    Clamp(l.Bitw), Clamp(l.Bita));
+            case AvgPoolNode p:
             {
-                var (bitw, bita) = Clamp(q.EffectiveBits());
-                return Conv(name, type, ins, outs, q.KernelSize, q.KernelSize, q.Groups, q.bias is not null, q.alpha.numel(), bitw, bita);
-            }
-            case Conv2d c:
-            {
-                var w = Param(c, "weight") ?? throw new InvalidOperationException($"{name}: Conv2d without a weight");
-                long groups = Math.Max(1, ins[1] / w.shape[1]);
-                return Conv(name, type, ins, outs, w.shape[2], w.shape[3], groups, Param(c, "bias") is not null, 0, FullPrecision, FullPrecision);
-            }
-            case QLinear q:
-            {
-                var (bitw, bita) = Clamp(q.EffectiveBits());
-                return Dense(name, type, ins, outs, q.bias is not null, q.alpha.numel(), bitw, bita);
-            }
-            case Linear l:
-                return Dense(name, type, ins, outs, Param(l, "bias") is not null, 0, FullPrecision, FullPrecision);
-            case AvgPool2d or AdaptiveAvgPool2d:
-            {
-                long macs = ins[0] * ins[1] * ins[2] * ins[3];
-                return new LayerProfile(name, type, ins, outs, FullPrecision, FullPrecision, 0, macs,
+                long macs = batch * p.Input.Elements;
+                return new LayerProfile(p.Name, p.ModuleType, Shape(p.Input), Shape(p.Output), FullPrecision, FullPrecision, 0, macs,
                     BitOps(macs, FullPrecision, FullPrecision), 0, LayerKind.Compute);
             }
-            case BatchNorm2d bn:
+            case BatchNormNode bn:
             {
-                long macs = ins.Aggregate(1L, (a, b) => a * b);
-                long parameters = (Param(bn, "weight")?.numel() ?? 0) + (Param(bn, "bias")?.numel() ?? 0);
-                return new LayerProfile(name, type, ins, outs, FullPrecision, FullPrecision, parameters, macs,
-                    BitOps(macs, FullPrecision, FullPrecision), 4e-6 * parameters, LayerKind.BatchNorm);
+                long macs = batch * bn.Input.Elements;
+                long parameters = bn.CopyParameters;
+                return new LayerProfile(bn.CopyName, "BatchNorm2d", Shape(bn.Input), Shape(bn.Output), FullPrecision, FullPrecision,
+                    parameters, macs, BitOps(macs, FullPrecision, FullPrecision), 4e-6 * parameters, LayerKind.BatchNorm);
             }
             default:
                 return null;
@@ -89,8 +69,5 @@ public static class LayerCounter
     static double BitOps(long macs, int bitw, int bita) => macs * (double)bitw * bita * 1e-9;
 
     /// <summary>Bits of 32 and above are full precision and count as 32 (weight-only layers already have bita 32).</summary>
-    static (int, int) Clamp((int Bitw, int Bita) bits) => (Math.Min(bits.Bitw, FullPrecision), Math.Min(bits.Bita, FullPrecision));
-
-    static Parameter? Param(nn.Module module, string name) =>
-        module.named_parameters(recurse: false).Where(p => p.name == name).Select(p => p.parameter).FirstOrDefault();
+    static int Clamp(int bits) => Math.Min(bits, FullPrecision);
 }

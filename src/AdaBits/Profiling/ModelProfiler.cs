@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AdaBits.Graph;
 using AdaBits.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,51 +7,29 @@ using static TorchSharp.torch;
 namespace AdaBits.Profiling;
 
 /// <summary>
-/// The model profiler (reference utils/model_profiling.py, §6): one eval-mode forward of a uniform [0, 1)
-/// input at the given bits, with a forward hook on every counted layer (LayerCounter), and the median
-/// wall time of repeated forwards. The model's training mode and bits are restored afterwards.
+/// The model profiler (reference utils/model_profiling.py, §6): the counts of every layer of the model's lowered
+/// graph at the given bits (LayerCounter), and the median wall time of repeated eval forwards of a uniform [0, 1)
+/// input. The model's training mode and bits are restored afterwards.
 /// </summary>
 public static class ModelProfiler
 {
     /// <summary>Seed of the profiling input (the counts do not depend on the values, only on the shapes).</summary>
     public const long InputSeed = 0;
 
-    /// <summary>Profiles one forward of a batch×channels×height×width input at `bits`.</summary>
+    /// <summary>
+    /// Profiles the model at `bits` for a batch×channels×height×width input, from its lowered graph (the counts
+    /// depend only on the shapes, so no forward runs). QuantizedLayers that the graph at these bits does not
+    /// contain (0 bits) are warned about.
+    /// </summary>
     public static ModelProfile Profile(nn.Module model, int channels, int height, int width, Bits bits, int batch = 1)
     {
-        var net = AsForward(model);
+        AsForward(model);
         CheckShape(channels, height, width, batch);
-        var rows = new List<LayerProfile>();
-        var names = model.named_modules().Where(m => LayerCounter.IsCounted(m.module))
-            .GroupBy(m => m.module).ToDictionary(g => g.Key, g => g.First().name);
-        var called = new HashSet<nn.Module>();
-        var hooks = new List<Action>();
-        using var state = new ModelState(model, bits);
-        try
-        {
-            foreach (var (module, name) in names)
-            {
-                if (module is not nn.Module<Tensor, Tensor> hookable) continue;
-                var remover = hookable.register_forward_hook((m, input, output) =>
-                {
-                    called.Add(m);
-                    if (LayerCounter.Count(name, m, input, output) is { } row) rows.Add(row);
-                    return output;
-                });
-                hooks.Add(remover.remove);
-            }
-            using var fused = FusionSuppression.Enter();
-            using var scope = NewDisposeScope();
-            using var grad = no_grad();
-            var x = RandomInput(channels, height, width, batch);
-            net.call(x);
-        }
-        finally
-        {
-            foreach (var remove in hooks) remove();
-        }
-        var warnings = names.Keys.Where(m => m is QuantizedLayer && !called.Contains(m))
-            .Select(m => $"{names[m]} ({m.GetType().Name}) was not called by the forward at {bits} bits; not counted")
+        var graph = GraphBuilder.Build(model, bits, channels, height, width);
+        var rows = graph.Nodes.Select(n => LayerCounter.Count(n, batch)).OfType<LayerProfile>().ToList();
+        var lowered = graph.Nodes.Where(n => n is ConvNode or LinearNode).Select(n => n.Name).ToHashSet();
+        var warnings = model.named_modules().Where(m => m.module is QuantizedLayer && !lowered.Contains(m.name))
+            .Select(m => $"{m.name} ({m.module.GetType().Name}) is not in the model's graph at {bits} bits; not counted")
             .ToList();
         return new ModelProfile(bits, batch, channels, height, width, rows, warnings);
     }

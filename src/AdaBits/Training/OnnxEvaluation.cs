@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using AdaBits.Config;
 using AdaBits.Modules;
-using AdaBits.Training;
+using AdaBits.Export;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
 using DataLoader = AdaBits.Data.DataLoader;
 using static TorchSharp.torch;
 
-namespace AdaBits.Export;
+namespace AdaBits.Training;
 
 /// <summary>What eval-onnx measures: accuracy of the ONNX model and its top-1 agreement with the TorchSharp model.</summary>
 public sealed record OnnxEvalResult(Bits Bits, int Samples, double Top1, double Top5, double Agreement,
