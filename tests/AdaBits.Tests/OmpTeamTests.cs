@@ -1,3 +1,4 @@
+using AdaBits.Kernels;
 using System.Collections.Concurrent;
 using AdaBits.Quantization;
 

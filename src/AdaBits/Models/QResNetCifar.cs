@@ -1,3 +1,4 @@
+using AdaBits.Kernels;
 using AdaBits.Graph;
 using AdaBits.Modules;
 using AdaBits.Quantization;

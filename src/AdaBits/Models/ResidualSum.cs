@@ -1,3 +1,4 @@
+using AdaBits.Kernels;
 using AdaBits.Modules;
 using AdaBits.Quantization;
 using TorchSharp.Modules;

@@ -1,3 +1,4 @@
+using AdaBits.Kernels;
 using AdaBits.Graph;
 using AdaBits.Quantization;
 using TorchSharp;

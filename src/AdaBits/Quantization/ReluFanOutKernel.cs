@@ -1,3 +1,4 @@
+using AdaBits.Kernels;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 

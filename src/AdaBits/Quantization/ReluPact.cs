@@ -1,3 +1,4 @@
+using AdaBits.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 

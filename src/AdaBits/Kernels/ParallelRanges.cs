@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace AdaBits.Quantization;
+namespace AdaBits.Kernels;
 
 /// <summary>
 /// Splits an elementwise pass over libtorch's threads (OmpTeam; the .NET pool where libtorch has no

@@ -1,7 +1,7 @@
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
-namespace AdaBits.Quantization;
+namespace AdaBits.Kernels;
 
 /// <summary>
 /// Runs our kernels' parallel parts on libtorch's own OpenMP team (GOMP_parallel of the libgomp that

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace AdaBits.Quantization;
+namespace AdaBits.Kernels;
 
 /// <summary>Raw access to CPU float32 tensors for the fused kernels, and the lifetime rules around them.</summary>
 internal static unsafe class TensorMemory

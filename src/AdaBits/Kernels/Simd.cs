@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace AdaBits.Quantization;
+namespace AdaBits.Kernels;
 
 /// <summary>
 /// The few float-vector operations the fused kernels need, so each kernel is written once and the JIT
