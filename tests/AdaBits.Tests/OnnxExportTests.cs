@@ -13,7 +13,7 @@ namespace AdaBits.Tests;
 /// ONNX export: ONNX Runtime on the exported graph reproduces the TorchSharp eval forward at the exported
 /// bit-width; weights are stored as 4-/8-bit integer codes; wrong bits fail clearly.
 /// </summary>
-public class OnnxExportTests() : TempFolderTests("adabits-onnx-tests-")
+public partial class OnnxExportTests() : TempFolderTests("adabits-onnx-tests-")
 {
     internal static QuantOptions MnistOptions => new() { BitsList = [8, 6, 5, 4], SwitchAlpha = true, Rescale = true };
 
@@ -55,10 +55,11 @@ public class OnnxExportTests() : TempFolderTests("adabits-onnx-tests-")
     /// different orders, so their outputs differ in the last float bit; where a value sits that close to a
     /// rounding boundary of an activation quantizer, the two pick neighbouring codes (one activation moves by
     /// one step). At 8 bits that hits a few images in 24 on random pixel data; `flipsAllowed` of them may then
-    /// be off by at most 1e-3 x range, with the same top-1 class.
+    /// be off by at most 1e-3 x range, with the same top-1 class. At fewer activation bits a flip is rarer but moves
+    /// the activation by a larger step: `flipRange` widens that bound.
     /// </summary>
     string ExportAndCompare(nn.Module<Tensor, Tensor> model, QuantOptions options, Bits bits, long channels, long size, string file,
-        int flipsAllowed = 0)
+        int flipsAllowed = 0, double flipRange = 1e-3)
     {
         string path = Path.Combine(dir, file);
         OnnxExporter.Export(model, options, bits, (int)channels, (int)size, (int)size, path);
@@ -84,7 +85,7 @@ public class OnnxExportTests() : TempFolderTests("adabits-onnx-tests-")
             worst.Add(d);
             if (d > 1e-4 * range)
             {
-                Assert.True(d <= 1e-3 * range, $"{file} sample {i}: max |ORT - torch| = {d:G4}, logits range {range:G4}");
+                Assert.True(d <= flipRange * range, $"{file} sample {i}: max |ORT - torch| = {d:G4}, logits range {range:G4}");
                 Assert.Equal(Array.IndexOf(e, e.Max()), Array.IndexOf(a, a.Max()));
             }
         }

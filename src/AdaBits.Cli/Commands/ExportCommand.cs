@@ -14,7 +14,8 @@ namespace AdaBits.Cli.Commands;
 internal static class ExportCommand
 {
     const string Help = """
-        usage: adabits export CKPT app:CONFIG.yml [key=value ...] --format onnx --bits B|all --out PATH
+        usage: adabits export CKPT app:CONFIG.yml [key=value ...] --format onnx --bits B|all [--float] --out PATH
+               adabits export CKPT app:CONFIG.yml [key=value ...] --format onnx --float --out FILE
                adabits export CKPT app:CONFIG.yml [key=value ...] --format safetensors --out FILE
 
         Exports the model of CONFIG with the weights of checkpoint CKPT.
@@ -25,6 +26,8 @@ internal static class ExportCommand
                                 normalize is False), output logits [N, classes]. B must be in bits_list
                                 (a number, or [bw, ba] for a pair entry).
           --bits all            one file per bit-width of bits_list into the folder PATH (model_8bit.onnx, ...)
+          --bits 32, --float    the full-precision network (no quantizers, BN folded), for comparison; with
+                                --bits all also written into the folder, as model_float.onnx
           --format safetensors  the model's state dict (all bit-widths) as one safetensors file
           --out PATH            the file (or folder, for --bits all) to write; files are written atomically
         Check an exported model with 'adabits eval-onnx PATH app:CONFIG.yml'.
@@ -33,7 +36,7 @@ internal static class ExportCommand
     public static int Run(string[] args)
     {
         if (CliMain.Help(args, Help)) return 0;
-        var cli = new CliArgs("export", args, new HashSet<string> { "--format", "--bits", "--out" }, new HashSet<string>());
+        var cli = new CliArgs("export", args, new HashSet<string> { "--format", "--bits", "--out" }, new HashSet<string> { "--float" });
         if (cli.Positional.Count == 0 || cli.Positional[0].StartsWith("app:", StringComparison.Ordinal) || cli.Positional[0].Contains('='))
             throw new UsageException("export: the first argument must be the checkpoint (see 'export --help')");
         string checkpoint = cli.Positional[0];
@@ -43,8 +46,12 @@ internal static class ExportCommand
 
         if (format == "onnx")
         {
-            string bitsArg = cli.Get("--bits") ?? throw new UsageException("export: --format onnx needs --bits B|all");
+            bool asFloat = cli.Has("--float");
+            string bitsArg = cli.Get("--bits") ?? (asFloat ? "32" : throw new UsageException("export: --format onnx needs --bits B|all or --float"));
             var bitsToExport = bitsArg == "all" ? config.BitsList.ToList() : [ParseBits(bitsArg, config)];
+            if (asFloat && !bitsToExport.Contains(OnnxExporter.FloatBits)) bitsToExport.Add(OnnxExporter.FloatBits);
+            if (bitsArg != "all" && bitsToExport.Count > 1)
+                throw new UsageException("export: --float with --bits B writes two models: use --bits all for a folder, or --float alone");
             var (channels, height, width, classes) = InputShape(config);
             using var model = LoadModel(config, checkpoint, channels, classes);
             foreach (var bits in bitsToExport)
@@ -55,7 +62,7 @@ internal static class ExportCommand
             }
             return 0;
         }
-        if (cli.Has("--bits")) throw new UsageException("export: --bits applies to --format onnx only (safetensors holds every bit-width)");
+        if (cli.Has("--bits") || cli.Has("--float")) throw new UsageException("export: --bits and --float apply to --format onnx only (safetensors holds every bit-width)");
         {
             var (channels, _, _, classes) = InputShape(config);
             using var model = LoadModel(config, checkpoint, channels, classes);
@@ -68,13 +75,14 @@ internal static class ExportCommand
 
     /// <summary>model_8bit.onnx, or model_w4a8bit.onnx for a [4, 8] entry.</summary>
     public static string FileName(Bits bits) =>
-        bits.IsPair ? $"model_w{bits.Weight}a{bits.Activation}bit.onnx" : $"model_{bits.Weight}bit.onnx";
+        bits == OnnxExporter.FloatBits && !bits.IsPair ? "model_float.onnx"
+        : bits.IsPair ? $"model_w{bits.Weight}a{bits.Activation}bit.onnx" : $"model_{bits.Weight}bit.onnx";
 
-    /// <summary>A bits_list entry: `4`, or a pair `[4, 8]` / `4,8`; anything else is a one-line usage error.</summary>
+    /// <summary>A bits_list entry (or 32, the float export): `4`, or a pair `[4, 8]` / `4,8`; anything else is a one-line usage error.</summary>
     static Bits ParseBits(string text, TrainConfig config)
     {
         string compact = text.Replace(" ", "").Trim('[', ']');
-        var match = config.BitsList.Cast<Bits?>().FirstOrDefault(b =>
+        var match = config.BitsList.Append(OnnxExporter.FloatBits).Cast<Bits?>().FirstOrDefault(b =>
             (b!.Value.IsPair ? $"{b.Value.Weight},{b.Value.Activation}" : $"{b.Value.Weight}") == compact);
         return match ?? throw new UsageException($"export: bits {text} is not in bits_list {Bits.ListToString(config.BitsList)}");
     }

@@ -36,7 +36,7 @@ public static class OnnxEvaluation
         var meta = session.ModelMetadata.CustomMetadataMap;
         if (!meta.TryGetValue(OnnxExporter.Keys.Bits, out string? bitsText))
             throw new InvalidDataException($"{onnxPath}: no '{OnnxExporter.Keys.Bits}' in its metadata (not exported by adabits export?)");
-        var bits = config.BitsList.Cast<Bits?>().FirstOrDefault(b => b.ToString() == bitsText)
+        var bits = config.BitsList.Append(OnnxExporter.FloatBits).Cast<Bits?>().FirstOrDefault(b => b.ToString() == bitsText)
             ?? throw new ArgumentException($"{onnxPath}: its bits {bitsText} are not in the config's bits_list {Bits.ListToString(config.BitsList)}");
         string checkpoint = !string.IsNullOrEmpty(config.PretrainedFile)
             ? Trainer.PretrainedPath(config)
