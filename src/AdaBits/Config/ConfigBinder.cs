@@ -209,6 +209,9 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
             Device = device,
             LogInterval = Positive("log_interval", Opt("log_interval", 50, (k, v) => AsInt(k, v))),
             Fused = Opt("fused", true, AsBool),
+            NanPolicy = OneOf("nan_policy", Opt("nan_policy", "stop", AsString), ["stop", "skip_step"]),
+            NanMaxSkips = Positive("nan_max_skips", Opt("nan_max_skips", 10, (k, v) => AsInt(k, v))),
+            CheckpointIntervalSteps = NonNegative("checkpoint_interval_steps", Opt("checkpoint_interval_steps", 0, (k, v) => AsInt(k, v))),
 
             Optimizer = optimizer,
             Lr = lr,

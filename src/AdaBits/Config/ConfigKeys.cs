@@ -14,7 +14,8 @@ public static class ConfigKeys
         "use_diff_seed", "stoch_valid", "log_dir", "model", "depth", "width_mult", "width_divisor", "min_width",
         "reset_parameters", "profiling", "profiling_only", "model_profiling_verbose", "distributed",
         "distributed_all_reduce", "fp_pretrained_file", "pretrained_dir", "pretrained_file",
-        "pretrained_model_remap_keys", "device", "log_interval", "fused",
+        "pretrained_model_remap_keys", "device", "log_interval", "fused", "nan_policy", "nan_max_skips",
+        "checkpoint_interval_steps",
         // optimisation
         "optimizer", "lr", "momentum", "nesterov", "weight_decay", "optim_decay", "optim_eps", "lr_scheduler",
         "num_epochs", "warmup_epochs", "multistep_lr_milestones", "multistep_lr_gamma", "exp_decaying_lr_gamma",

@@ -1,7 +1,7 @@
 using AdaBits.Config;
 using AdaBits.Models;
 using AdaBits.Modules;
-using AdaBits.Plotting;
+using AdaBits.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
