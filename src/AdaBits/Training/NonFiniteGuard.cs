@@ -27,9 +27,9 @@ internal sealed class NonFiniteGuard(string policy, int maxSkips, Action<string>
     /// A step went non-finite (`what`: "loss nan", "gradient"): under stop, or after nan_max_skips in a row, this
     /// throws the run's one-line error; else it counts the skip, logs it, and the caller drops the update.
     /// </summary>
-    public void OnNonFinite(string what, int epoch, int step, int steps, Bits bits)
+    public void OnNonFinite(string what, int epoch, int step, int steps, string bits)
     {
-        string where = $"epoch {epoch}, step {step}/{steps}, {bits} bits";
+        string where = $"epoch {epoch}, step {step}/{steps}, {bits}";
         const string kept = "latest_checkpoint.pt and best_model.pt are as they were (try a lower lr)";
         if (!Skips)
             throw new NonFiniteException($"non-finite {what} at {where}: training stopped (nan_policy: stop); {kept}");
@@ -42,14 +42,24 @@ internal sealed class NonFiniteGuard(string policy, int maxSkips, Action<string>
 
     public void OnFiniteStep() => SkipsInRow = 0;
 
+    /// <summary>The update made a weight non-finite: the optimizer has applied it, so under either policy the run stops.</summary>
+    public void OnNonFiniteWeights(int epoch, int step, int steps) =>
+        throw new NonFiniteException($"non-finite weights after the update at epoch {epoch}, step {step}/{steps}: training stopped " +
+            $"(an update cannot be skipped once applied); latest_checkpoint.pt and best_model.pt are as they were (try a lower lr)");
+
     /// <summary>True when every gradient is finite: one reduction per parameter and one host read.</summary>
-    public static bool GradientsFinite(IReadOnlyList<Parameter> parameters)
+    public static bool GradientsFinite(IReadOnlyList<Parameter> parameters) => Finite(parameters.Select(p => p.grad));
+
+    /// <summary>True when every parameter is finite.</summary>
+    public static bool AllFinite(IReadOnlyList<Parameter> parameters) => Finite(parameters);
+
+    static bool Finite(IEnumerable<Tensor?> tensors)
     {
         using var scope = NewDisposeScope();
-        var sums = new List<Tensor>(parameters.Count);
-        foreach (var p in parameters)
-            if (p.grad is { } g) sums.Add(g.sum().to_type(ScalarType.Float64));
-        // any NaN or infinity in any gradient makes the sum NaN or infinite
+        var sums = new List<Tensor>();
+        foreach (var t in tensors)
+            if (t is not null) sums.Add(t.detach().sum().to_type(ScalarType.Float64));
+        // any NaN or infinity in any element makes the sum NaN or infinite
         return sums.Count == 0 || double.IsFinite(stack(sums).sum().item<double>());
     }
 

@@ -43,6 +43,8 @@ public sealed class Trainer : IDisposable
     internal int? StopAfterEpochs { get; set; }
     /// <summary>Tests: stop as on SIGTERM (mid-epoch checkpoint, <see cref="TrainingStopped"/>) once this many steps are done in all.</summary>
     internal long? StopAfterSteps { get; set; }
+    /// <summary>Tests: the losses (step in all, 0-based; bit-width) to turn into NaN, as a diverging step would.</summary>
+    internal Func<long, Bits, bool>? CorruptLoss { get; set; }
     /// <summary>The signals that stop the run gracefully (the CLI registers SIGINT and SIGTERM); null: none.</summary>
     public StopSignal? Stop { get; set; }
     /// <summary>Writes every file of the run folder (tests give one that fails).</summary>
@@ -220,17 +222,18 @@ public sealed class Trainer : IDisposable
             // skip_step puts back what a dropped step changed besides the weights: BN statistics and the meters
             var restoreBuffers = guard.Skips ? NonFiniteGuard.SnapshotBuffers(Model) : null;
             var metersBefore = guard.Skips ? meters.ToDictionary(p => p.Key, p => p.Value.State) : null;
-            (string What, Bits Bits)? bad = null;
+            (string What, string Bits)? bad = null;
             foreach (var bits in TrainBits)
             {
                 using var inner = NewDisposeScope();
                 Model.SetBits(bits);
                 var logits = Model.call(x);
                 var loss = nn.functional.cross_entropy(logits, y);
+                if (CorruptLoss?.Invoke(state.Step, bits) == true) loss = loss * float.NaN;
                 float lossValue = loss.item<float>();
-                if (!float.IsFinite(lossValue)) { bad = ($"loss ({lossValue})", bits); break; }
+                if (!float.IsFinite(lossValue)) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
                 loss.backward();
-                if (!NonFiniteGuard.GradientsFinite(parameters)) { bad = ("gradient", bits); break; }
+                if (!NonFiniteGuard.GradientsFinite(parameters)) { bad = ("gradient", $"{bits} bits"); break; }
                 meters[bits].Add(logits, y, lossValue);
             }
             if (bad is { } nonFinite)
@@ -244,6 +247,9 @@ public sealed class Trainer : IDisposable
             {
                 optimizer.Lr = optimizer.BaseLr * schedule.Factor(state.Step, epoch);
                 optimizer.Step();
+                // finite gradients can still overflow the weights (a huge lr); such an update cannot be dropped
+                if (!NonFiniteGuard.AllFinite(parameters))
+                    guard.OnNonFiniteWeights(epoch + 1, b + 1, batches);
                 guard.OnFiniteStep();
             }
             state.Step++;
@@ -363,6 +369,7 @@ public sealed class Trainer : IDisposable
             ["epoch_position"] = state.Position?.ToJson() ?? "",
             ["nan_skipped"] = state.Guard!.Skipped,
             ["nan_skips_in_row"] = (long)state.Guard.SkipsInRow,
+            ["lr"] = optimizer.Lr,
         }, Writer);
     }
 
@@ -373,6 +380,7 @@ public sealed class Trainer : IDisposable
             throw new InvalidDataException($"{path}: not a resumable checkpoint of this program (move it away to start afresh)");
         CheckpointFile.LoadInto(Model, CheckpointFile.StateDictOf(ckpt, path), path);
         optimizer.LoadStateDict(opt, path);
+        if (ckpt["lr"] is { } lr) optimizer.Lr = Convert.ToDouble(lr);   // the lr a mid-epoch stop after an epoch's last step logs
         state.LastEpoch = Convert.ToInt32(ckpt["last_epoch"]) - 1;
         state.Step = Convert.ToInt64(ckpt["step"]);
         state.BestVal = Convert.ToDouble(ckpt["best_val"]);
@@ -390,16 +398,16 @@ public sealed class Trainer : IDisposable
     }
 
     // A NaN validation loss is a metric like any other: written as a name, never an exception.
-    string MetricsJson(IReadOnlyDictionary<Bits, BitsMetrics> metrics) =>
+    internal static string MetricsJson(IReadOnlyDictionary<Bits, BitsMetrics> metrics) =>
         JsonSerializer.Serialize(metrics.Select(p => new SavedMetrics(p.Key.Weight, p.Key.Activation, p.Key.IsPair, p.Value.Loss,
             p.Value.TopError.ToDictionary(e => e.Key.ToString(), e => e.Value), p.Value.Samples)).ToList(), EpochPosition.Json);
 
-    static Dictionary<Bits, BitsMetrics> ParseMetrics(string json) =>
+    internal static Dictionary<Bits, BitsMetrics> ParseMetrics(string json) =>
         JsonSerializer.Deserialize<List<SavedMetrics>>(json, EpochPosition.Json)!.ToDictionary(
             m => m.IsPair ? new Bits(m.Weight, m.Activation) : new Bits(m.Weight),
             m => new BitsMetrics(m.Loss, m.TopError.ToDictionary(e => int.Parse(e.Key), e => e.Value), m.Samples));
 
-    sealed record SavedMetrics(int Weight, int Activation, bool IsPair, double Loss, Dictionary<string, double> TopError, long Samples);
+    internal sealed record SavedMetrics(int Weight, int Activation, bool IsPair, double Loss, Dictionary<string, double> TopError, long Samples);
 
     string EpochLine(string phase, int epoch, Bits bits, BitsMetrics m, double seconds) =>
         $"{seconds:F1}s\t{phase}\t{bits} bits\t{epoch}/{cfg.NumEpochs}: loss: {m.Loss:F3}, " +
