@@ -353,6 +353,7 @@ public sealed class Trainer : IDisposable
     {
         NonFiniteGuard.CheckState(Model, state.LastEpoch + 2);
         if (state.Position is not null) state.Seconds = state.Clock();
+        using var rng = get_rng_state();
         CheckpointFile.Save(path, new Hashtable
         {
             ["model"] = CheckpointFile.ModelState(Model),
@@ -364,7 +365,7 @@ public sealed class Trainer : IDisposable
             ["best_metrics"] = state.BestMetrics is null ? "" : MetricsJson(state.BestMetrics),
             ["seconds"] = state.Seconds,
             ["last_val_seconds"] = state.LastValSeconds,
-            ["rng_state"] = get_rng_state(),
+            ["rng_state"] = rng,
             ["format"] = CheckpointFormat,
             ["epoch_position"] = state.Position?.ToJson() ?? "",
             ["nan_skipped"] = state.Guard!.Skipped,
