@@ -19,6 +19,7 @@ public static class CheckpointFile
     public static Hashtable Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' not found");
+        PickleKeyOrder.Check(path);
         try
         {
             return PyTorchUnpickler.UnpickleStateDict(path);
