@@ -17,7 +17,7 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
     ConfigException TypeError(string key, string expected, object? value)
     {
         string hint = value is string s && ExponentWithoutDot().IsMatch(s)
-            ? " (YAML 1.1 reads a number with an exponent but no dot as a string: write e.g. 4.0e-5 or 0.00004)"
+            ? $" (PyYAML reads YAML 1.1, where a float needs a dot and a signed exponent: write {ConfigHints.YamlFloat(s)})"
             : "";
         return new($"{Origin(key)}: key '{key}' expects {expected}, got {Describe(value)}{hint}");
     }

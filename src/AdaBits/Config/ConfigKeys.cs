@@ -44,10 +44,11 @@ public static class ConfigKeys
     public static bool IsKnown(string key) => KnownSet.Contains(key);
     public static bool IsIgnored(string key) => IgnoredSet.Contains(key);
 
-    /// <summary>The known or ignored key nearest to <paramref name="key"/> by edit distance, when it is within
+    /// <summary>The key a common synonym stands for (learning_rate: lr), else the known or ignored key nearest to <paramref name="key"/> by edit distance, when it is within
     /// max(2, len/3) edits; else null.</summary>
     public static string? Suggest(string key)
     {
+        if (ConfigHints.Synonym(key) is { } synonym) return synonym;
         string? best = null;
         int bestDistance = int.MaxValue;
         foreach (string candidate in Known.Concat(Ignored))
