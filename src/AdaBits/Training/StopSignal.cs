@@ -13,7 +13,7 @@ public sealed class TrainingStopped(string message, int exitCode) : OperationCan
 /// is only recorded, so the trainer finishes its step, writes a checkpoint with the position inside the epoch
 /// and exits with 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once with that code.
 /// </summary>
-public sealed class StopSignal : IDisposable
+public sealed partial class StopSignal : IDisposable
 {
     public const int SigIntExit = 130, SigTermExit = 143;
 
@@ -33,7 +33,7 @@ public sealed class StopSignal : IDisposable
     /// <summary>Handles SIGINT and SIGTERM for this process until disposed.</summary>
     public static StopSignal Register(Action<string> log)
     {
-        var stop = new StopSignal(log, Environment.Exit);
+        var stop = new StopSignal(log, ExitNow);
         foreach (var (sig, name, code) in new[] { (PosixSignal.SIGINT, "SIGINT", SigIntExit), (PosixSignal.SIGTERM, "SIGTERM", SigTermExit) })
             stop.registrations.Add(PosixSignalRegistration.Create(sig, context =>
             {
@@ -42,6 +42,21 @@ public sealed class StopSignal : IDisposable
             }));
         return stop;
     }
+
+    /// <summary>
+    /// Ends the process now. Not Environment.Exit: it runs the C library's exit handlers and libtorch's static
+    /// destructors while the training thread is still inside libtorch, which crashed (exit 139) when tried.
+    /// </summary>
+    static void ExitNow(int code)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) ExitProcess(code);
+        Environment.Exit(code);
+    }
+
+    [LibraryImport("libc", EntryPoint = "_exit")]
+    private static partial void ExitProcess(int status);
 
     public bool Requested => Volatile.Read(ref exitCode) != 0;
 

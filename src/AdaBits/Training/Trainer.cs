@@ -211,6 +211,7 @@ public sealed class Trainer : IDisposable
         var guard = state.Guard!;
         var clock = Stopwatch.StartNew();
         int resumedAt = b;
+        long imagesAtStart = images;
         foreach (var (input, target) in trainLoader.Epoch(epoch, firstBatch: b))
         {
             using var _input = input;
@@ -264,7 +265,7 @@ public sealed class Trainer : IDisposable
                 string losses = string.Join(" ", meters.Select(p => $"{p.Key}:{p.Value.Result().Loss:F4}"));
                 string skipped = guard.Skipped > 0 ? $" skipped {guard.Skipped}" : "";
                 log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4}{skipped} " +
-                    $"{images / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+                    $"{(images - imagesAtStart) / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
             }
             bool stop = Stop?.Requested == true || state.Step >= StopAfterSteps;
             if (stop || (cfg.CheckpointIntervalSteps > 0 && state.Step % cfg.CheckpointIntervalSteps == 0 && b < batches))

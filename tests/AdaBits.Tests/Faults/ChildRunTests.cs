@@ -90,6 +90,32 @@ public partial class ChildRunTests(Xunit.Abstractions.ITestOutputHelper console)
         Assert.Equal(expected.Results, got.Results);
     }
 
+    [Fact]
+    public void A_second_sigterm_exits_at_once_and_the_next_run_takes_over_the_stale_lock()
+    {
+        // one epoch of 10 steps, then a long validation (10,000 images) during which both signals come
+        string cfg = RunFolder.WriteConfig(dir, "twice", epochs: 1, trainLimit: 640, valLimit: 10000);
+        var second = new Stopwatch();
+        int sent = 0;
+        var (code, output) = Run(["train", "app:" + cfg], (p, line) =>
+        {
+            if (!line.StartsWith("epoch 1/1 step 10/10", StringComparison.Ordinal) || Interlocked.Exchange(ref sent, 1) != 0) return;
+            Assert.Equal(0, kill(p.Id, SigTerm));
+            Thread.Sleep(300);
+            second.Start();
+            Assert.Equal(0, kill(p.Id, SigTerm));
+        });
+        Assert.True(code == 143, $"exit code {code}:\n{output}");
+        Assert.True(second.Elapsed.TotalSeconds < 3, $"{second.Elapsed.TotalSeconds:F1} s from the second SIGTERM to exit");
+        Assert.Contains("SIGTERM again: exiting now", output);
+        string run = RunFolder.Load(cfg).RunDir;
+        string lockFile = Path.Combine(run, AdaBits.IO.RunLock.FileName);
+        Assert.True(File.Exists(lockFile), "a process that exits at once leaves its lock");
+        var notices = new List<string>();
+        using (AdaBits.IO.RunLock.Acquire(run, notices.Add)) { }
+        Assert.Contains("taking over the stale lock", Assert.Single(notices));
+    }
+
     [GeneratedRegex(@"stopped by SIGTERM at epoch 1, step (\d+)/40: ")]
     private static partial Regex StoppedAt();
 
