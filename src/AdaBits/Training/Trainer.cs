@@ -391,7 +391,12 @@ public sealed class Trainer : IDisposable
         state.Seconds = Convert.ToDouble(ckpt["seconds"]);
         state.LastValSeconds = Convert.ToDouble(ckpt["last_val_seconds"]);
         if (ckpt["rng_state"] is Tensor rng) set_rng_state(rng);
-        if (ckpt["epoch_position"] is string { Length: > 0 } position) state.Position = EpochPosition.FromJson(position, path);
+        if (ckpt["epoch_position"] is string { Length: > 0 } position)
+        {
+            state.Position = EpochPosition.FromJson(position, path);
+            if (state.Position.Batch > trainLoader!.BatchesPerEpoch || state.Position.Epoch != state.LastEpoch + 1)
+                throw new InvalidDataException($"{path}: stopped at step {state.Position.Batch} of epoch {state.Position.Epoch + 1}, which this config's {trainLoader.BatchesPerEpoch} steps per epoch do not have (was batch_size or train_limit changed?)");
+        }
         state.Guard!.Skipped = ckpt["nan_skipped"] is { } skipped ? Convert.ToInt64(skipped) : 0;
         state.Guard.SkipsInRow = ckpt["nan_skips_in_row"] is { } inRow ? Convert.ToInt32(inRow) : 0;
         RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1, Writer);
