@@ -3,7 +3,7 @@ using AdaBits.Config;
 using AdaBits.Data;
 using AdaBits.Export;
 using AdaBits.Modules;
-using AdaBits.Plotting;
+using AdaBits.IO;
 using AdaBits.Training;
 using TorchSharp;
 using TorchSharp.PyBridge;

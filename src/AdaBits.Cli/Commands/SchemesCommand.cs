@@ -1,4 +1,5 @@
 using System.Globalization;
+using AdaBits.IO;
 using AdaBits.Plotting;
 using AdaBits.Quantization;
 

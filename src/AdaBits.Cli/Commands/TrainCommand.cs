@@ -24,8 +24,10 @@ internal static class TrainCommand
         var config = ConfigArgs.Load(args);
         if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
         using var log = new RunLog();
-        using var trainer = new Trainer(config, log, training: true);
-        trainer.Train();
+        using var stop = StopSignal.Register(log.Line);
+        using var trainer = new Trainer(config, log, training: true) { Stop = stop };
+        try { trainer.Train(); }
+        catch (TrainingStopped e) { return e.ExitCode; }   // the log has said where it stopped
         return 0;
     }
 }

@@ -1,5 +1,5 @@
 using System.Collections;
-using AdaBits.Plotting;
+using AdaBits.IO;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
@@ -13,12 +13,13 @@ namespace AdaBits.Checkpoints;
 /// </summary>
 public static class CheckpointFile
 {
-    public static void Save(string path, IDictionary content) =>
-        AtomicFile.Write(path, tmp => PyTorchPickler.PickleStateDict(tmp, content));
+    public static void Save(string path, IDictionary content, AtomicWriter? writer = null) =>
+        (writer ?? AtomicWriter.Default).Write(path, tmp => PyTorchPickler.PickleStateDict(tmp, content));
 
     public static Hashtable Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' not found");
+        PickleKeyOrder.Check(path);
         try
         {
             return PyTorchUnpickler.UnpickleStateDict(path);

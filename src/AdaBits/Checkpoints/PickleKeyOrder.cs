@@ -20,17 +20,7 @@ internal static class PickleKeyOrder
     /// </summary>
     public static List<string> StateDictKeys(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' not found");
-        object? top;
-        try
-        {
-            top = new Machine(ReadPickle(path), path).Run();
-        }
-        catch (Exception e) when (e is OverflowException or ArgumentException or InvalidCastException)
-        {
-            throw new InvalidDataException($"checkpoint '{path}': malformed pickle in data.pkl ({e.Message.ReplaceLineEndings(" ")})");
-        }
-        if (top is not PickleDict dict)
+        if (Read(path) is not PickleDict dict)
             throw new InvalidDataException($"checkpoint '{path}' does not hold a dictionary");
         var sd = dict.Get("model") as PickleDict ?? dict.Get("state_dict") as PickleDict ?? dict;
         var keys = new List<string>(sd.Items.Count);
@@ -38,6 +28,27 @@ internal static class PickleKeyOrder
             if (key is string s)
                 keys.Add(s.StartsWith("module.", StringComparison.Ordinal) ? s["module.".Length..] : s);
         return keys;
+    }
+
+    /// <summary>
+    /// Checks a checkpoint before a library that trusts its lengths reads it (PyBridge's unpickler allocates the
+    /// length a string claims before reading it; fuzzing made it allocate gigabytes): every zip entry fits the
+    /// file, and data.pkl runs through this bounds-checked machine to its STOP.
+    /// </summary>
+    public static void Check(string path) => Read(path);
+
+    /// <summary>The top object of the checkpoint's pickle.</summary>
+    static object? Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' not found");
+        try
+        {
+            return new Machine(ReadPickle(path), path).Run();
+        }
+        catch (Exception e) when (e is OverflowException or ArgumentException or InvalidCastException)
+        {
+            throw new InvalidDataException($"checkpoint '{path}': malformed pickle in data.pkl ({e.Message.ReplaceLineEndings(" ")})");
+        }
     }
 
     /// <summary>The bytes of the zip entry "&lt;archive&gt;/data.pkl" (torch.save's layout since PyTorch 1.6).</summary>
@@ -54,6 +65,11 @@ internal static class PickleKeyOrder
         }
         using (zip)
         {
+            long fileLength = new FileInfo(path).Length;
+            // torch.save stores entries uncompressed; a deflated one could still be larger, but not 1000 times
+            foreach (var e in zip.Entries)
+                if (e.CompressedLength > fileLength || e.Length > (1 << 20) + 1024 * Math.Max(e.CompressedLength, 1))
+                    throw new InvalidDataException($"checkpoint '{path}': zip entry '{e.FullName}' claims {e.Length} bytes ({e.CompressedLength} stored) in a file of {fileLength} (corrupt)");
             var entry = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
                 ?? throw new InvalidDataException($"checkpoint '{path}' has no data.pkl entry (not a PyTorch zip checkpoint)");
             try

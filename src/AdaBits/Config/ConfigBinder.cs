@@ -17,7 +17,7 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
     ConfigException TypeError(string key, string expected, object? value)
     {
         string hint = value is string s && ExponentWithoutDot().IsMatch(s)
-            ? " (YAML 1.1 reads a number with an exponent but no dot as a string: write e.g. 4.0e-5 or 0.00004)"
+            ? $" (PyYAML reads YAML 1.1, where a float needs a dot and a signed exponent: write {ConfigHints.YamlFloat(s)})"
             : "";
         return new($"{Origin(key)}: key '{key}' expects {expected}, got {Describe(value)}{hint}");
     }
@@ -209,6 +209,9 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
             Device = device,
             LogInterval = Positive("log_interval", Opt("log_interval", 50, (k, v) => AsInt(k, v))),
             Fused = Opt("fused", true, AsBool),
+            NanPolicy = OneOf("nan_policy", Opt("nan_policy", "stop", AsString), ["stop", "skip_step"]),
+            NanMaxSkips = Positive("nan_max_skips", Opt("nan_max_skips", 10, (k, v) => AsInt(k, v))),
+            CheckpointIntervalSteps = NonNegative("checkpoint_interval_steps", Opt("checkpoint_interval_steps", 0, (k, v) => AsInt(k, v))),
 
             Optimizer = optimizer,
             Lr = lr,

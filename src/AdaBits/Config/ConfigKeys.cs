@@ -14,7 +14,8 @@ public static class ConfigKeys
         "use_diff_seed", "stoch_valid", "log_dir", "model", "depth", "width_mult", "width_divisor", "min_width",
         "reset_parameters", "profiling", "profiling_only", "model_profiling_verbose", "distributed",
         "distributed_all_reduce", "fp_pretrained_file", "pretrained_dir", "pretrained_file",
-        "pretrained_model_remap_keys", "device", "log_interval", "fused",
+        "pretrained_model_remap_keys", "device", "log_interval", "fused", "nan_policy", "nan_max_skips",
+        "checkpoint_interval_steps",
         // optimisation
         "optimizer", "lr", "momentum", "nesterov", "weight_decay", "optim_decay", "optim_eps", "lr_scheduler",
         "num_epochs", "warmup_epochs", "multistep_lr_milestones", "multistep_lr_gamma", "exp_decaying_lr_gamma",
@@ -43,10 +44,11 @@ public static class ConfigKeys
     public static bool IsKnown(string key) => KnownSet.Contains(key);
     public static bool IsIgnored(string key) => IgnoredSet.Contains(key);
 
-    /// <summary>The known or ignored key nearest to <paramref name="key"/> by edit distance, when it is within
+    /// <summary>The key a common synonym stands for (learning_rate: lr), else the known or ignored key nearest to <paramref name="key"/> by edit distance, when it is within
     /// max(2, len/3) edits; else null.</summary>
     public static string? Suggest(string key)
     {
+        if (ConfigHints.Synonym(key) is { } synonym) return synonym;
         string? best = null;
         int bestDistance = int.MaxValue;
         foreach (string candidate in Known.Concat(Ignored))

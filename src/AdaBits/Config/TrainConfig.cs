@@ -80,6 +80,12 @@ public sealed record TrainConfig
     public int LogInterval { get; init; } = 50;
     /// <summary>Use the fused CPU kernels where they apply.</summary>
     public bool Fused { get; init; } = true;
+    /// <summary>What a non-finite loss or gradient does: <c>stop</c> (default) or <c>skip_step</c> (drop that update).</summary>
+    public string NanPolicy { get; init; } = "stop";
+    /// <summary>skip_step: the run stops after this many skipped steps in a row.</summary>
+    public int NanMaxSkips { get; init; } = 10;
+    /// <summary>Also write latest_checkpoint.pt every N optimizer steps (0: at epoch ends only).</summary>
+    public int CheckpointIntervalSteps { get; init; }
 
     // ---- optimisation ----
     /// <summary><c>sgd</c> or <c>rmsprop</c>.</summary>

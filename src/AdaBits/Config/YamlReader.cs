@@ -17,6 +17,10 @@ namespace AdaBits.Config;
 public static partial class YamlReader
 {
     const int MaxIncludeDepth = 32;
+    /// <summary>Lists and mappings nested deeper are refused: the reader recurses, and a stack overflow cannot be caught.</summary>
+    const int MaxNesting = 200;
+    /// <summary>A config or included file larger than this is refused (a config is a few KiB; /dev/zero never ends).</summary>
+    const int MaxFileChars = 1 << 20;
 
     /// <summary>Parses a YAML file. Errors name the file as given.</summary>
     public static object? ReadFile(string path) => ReadFile(path, path, 0);
@@ -35,12 +39,21 @@ public static partial class YamlReader
     static object? ReadFile(string path, string displayName, int depth)
     {
         string text;
-        try { text = File.ReadAllText(path); }
+        try { text = ReadBounded(path, displayName); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         { throw new ConfigException($"config file '{displayName}' not found"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new ConfigException($"config file '{displayName}' cannot be read: {e.Message}"); }
         return Parse(text, displayName, Path.GetDirectoryName(path) ?? "", depth);
+    }
+
+    static string ReadBounded(string path, string displayName)
+    {
+        using var reader = new StreamReader(path);
+        var buffer = new char[MaxFileChars + 1];
+        int n = reader.ReadBlock(buffer, 0, buffer.Length);
+        if (n > MaxFileChars) throw new ConfigException($"config file '{displayName}' is larger than {MaxFileChars >> 20} MiB: not a config");
+        return new string(buffer, 0, n);
     }
 
     static object? Parse(string text, string sourceName, string baseDir, int depth)
@@ -61,6 +74,11 @@ public static partial class YamlReader
         {
             throw new ConfigException($"{sourceName}: line {e.Start.Line}: {CleanMessage(e.Message)}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner throws this on some malformed plain scalars (found by fuzzing)
+            throw new ConfigException($"{sourceName}: not valid YAML ({CleanMessage(e.Message)})", e);
+        }
     }
 
     [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ")]
@@ -73,6 +91,13 @@ public static partial class YamlReader
     {
         readonly Dictionary<string, object?> anchors = new();
         ParsingEvent? current;
+        int nesting;
+
+        void Enter(NodeEvent e)
+        {
+            if (++nesting > MaxNesting)
+                throw new ConfigException($"{sourceName}: line {e.Start.Line}: lists and mappings nested more than {MaxNesting} deep");
+        }
 
         public long Line => Current.Start.Line;
 
@@ -123,14 +148,17 @@ public static partial class YamlReader
                 case SequenceStart seq:
                 {
                     current = null;
+                    Enter(seq);
                     var list = new List<object?>();
                     Remember(seq, list);
                     while (!Accept<SequenceEnd>()) list.Add(Node());
+                    nesting--;
                     return list;
                 }
                 case MappingStart map:
                 {
                     current = null;
+                    Enter(map);
                     var dict = new OrderedDictionary<string, object?>();
                     Remember(map, dict);
                     var merged = new List<OrderedDictionary<string, object?>>();
@@ -154,6 +182,7 @@ public static partial class YamlReader
                     foreach (var source in merged)
                         foreach (var (k, v) in source)
                             dict.TryAdd(k, v);
+                    nesting--;
                     return dict;
                 }
                 default:
@@ -215,7 +244,7 @@ public static partial class YamlReader
                 throw new ConfigException($"{sourceName}: line {s.Start.Line}: included file '{shown}' not found");
             string ext = Path.GetExtension(full).ToLowerInvariant();
             if (ext is ".yml" or ".yaml") return ReadFile(full, shown, depth + 1);
-            return File.ReadAllText(full);
+            return ReadBounded(full, shown);
         }
     }
 }

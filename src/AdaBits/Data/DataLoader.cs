@@ -91,17 +91,21 @@ public sealed class DataLoader : IDisposable
         return (dy, dx, flip);
     }
 
-    /// <summary>The batches of one epoch, in order. Each (Input, Target) pair belongs to the caller.</summary>
-    public IEnumerable<(Tensor Input, Tensor Target)> Epoch(int epoch)
+    /// <summary>
+    /// The batches of one epoch, in order, from batch `firstBatch` on (a run resumed inside an epoch skips the
+    /// batches it has trained on without building them). Each (Input, Target) pair belongs to the caller.
+    /// </summary>
+    public IEnumerable<(Tensor Input, Tensor Target)> Epoch(int epoch, int firstBatch = 0)
     {
         ObjectDisposedException.ThrowIf(disposed.IsCancellationRequested, this);
-        return Workers == 0 ? Sequential(epoch) : Parallel(epoch);
+        if (firstBatch < 0) throw new ArgumentOutOfRangeException(nameof(firstBatch), $"first batch must be >= 0, got {firstBatch}");
+        return Workers == 0 ? Sequential(epoch, firstBatch) : Parallel(epoch, firstBatch);
     }
 
-    IEnumerable<(Tensor Input, Tensor Target)> Sequential(int epoch)
+    IEnumerable<(Tensor Input, Tensor Target)> Sequential(int epoch, int firstBatch)
     {
         int[] order = Order(epoch);
-        for (int b = 0; b < BatchesPerEpoch; b++)
+        for (int b = firstBatch; b < BatchesPerEpoch; b++)
         {
             ObjectDisposedException.ThrowIf(disposed.IsCancellationRequested, this);
             var (x, y) = Build(order, epoch, b);
@@ -110,17 +114,17 @@ public sealed class DataLoader : IDisposable
         }
     }
 
-    IEnumerable<(Tensor Input, Tensor Target)> Parallel(int epoch)
+    IEnumerable<(Tensor Input, Tensor Target)> Parallel(int epoch, int firstBatch)
     {
         int batches = BatchesPerEpoch;
-        if (batches == 0) yield break;
+        if (batches <= firstBatch) yield break;
         int[] order = Order(epoch);
         var results = new TaskCompletionSource<(Tensor, Tensor)>?[batches];
-        for (int b = 0; b < batches; b++) results[b] = new TaskCompletionSource<(Tensor, Tensor)>();
+        for (int b = firstBatch; b < batches; b++) results[b] = new TaskCompletionSource<(Tensor, Tensor)>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(disposed.Token);
         using var tickets = new SemaphoreSlim(Prefetch);   // batches built or being built and not yet delivered
-        int next = -1;
-        var threads = new Thread[Math.Min(Workers, batches)];
+        int next = firstBatch - 1;
+        var threads = new Thread[Math.Min(Workers, batches - firstBatch)];
         for (int w = 0; w < threads.Length; w++)
         {
             Interlocked.Increment(ref liveWorkers);
@@ -149,7 +153,7 @@ public sealed class DataLoader : IDisposable
         }
         try
         {
-            for (int c = 0; c < batches; c++)
+            for (int c = firstBatch; c < batches; c++)
             {
                 var batch = results[c]!.Task.WaitAsync(stop.Token).GetAwaiter().GetResult();
                 results[c] = null;

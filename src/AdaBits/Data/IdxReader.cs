@@ -76,8 +76,13 @@ public static class IdxReader
                 if (total > Array.MaxLength)
                     throw new InvalidDataException($"{path}: the header's dimensions ({string.Join(" x ", dims[..(i + 1)])}) are too large");
             }
-            var data = new byte[total];
-            int got = ReadFully(stream, data);
+            // A corrupt header must not make us allocate gigabytes: a raw file holds at most what is left of it, and
+            // a gzip stream is read in pieces, so memory follows the bytes that are really there.
+            if (stream.CanSeek && total > stream.Length - stream.Position)
+                throw new InvalidDataException(
+                    $"{path}: truncated: the header says {string.Join(" x ", dims)} = {total} bytes of data, the file has {stream.Length - stream.Position}");
+            var data = stream.CanSeek ? new byte[total] : ReadAtMost(stream, total);
+            int got = stream.CanSeek ? ReadFully(stream, data) : data.Length;
             if (got < total)
                 throw new InvalidDataException(
                     $"{path}: truncated: the header says {string.Join(" x ", dims)} = {total} bytes of data, the file has {got}");
@@ -106,6 +111,20 @@ public static class IdxReader
         bool gz = IsGzip(path);
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         return gz ? new GZipStream(file, CompressionMode.Decompress) : file;
+    }
+
+    /// <summary>Up to `count` bytes of a stream, in a buffer that grows with what is read.</summary>
+    static byte[] ReadAtMost(Stream s, long count)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        while (buffer.Length < count)
+        {
+            int r = s.Read(chunk, 0, (int)Math.Min(chunk.Length, count - buffer.Length));
+            if (r == 0) break;
+            buffer.Write(chunk, 0, r);
+        }
+        return buffer.Length == count ? buffer.GetBuffer().AsSpan(0, (int)count).ToArray() : buffer.ToArray();
     }
 
     static int ReadFully(Stream s, Span<byte> buffer)

@@ -213,6 +213,8 @@ public sealed class ImageFolderSource : IImageSource
             }
     }
 
+    const long MaxPixels = 1L << 27;
+
     /// <summary>Decodes an image file to RGBA (unpremultiplied; grey and palette images expanded), in a pooled buffer.</summary>
     public static (byte[] Rgba, int Width, int Height) Decode(string path)
     {
@@ -221,6 +223,10 @@ public sealed class ImageFolderSource : IImageSource
         using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a decodable image (unknown or corrupt format)");
         int w = codec.Info.Width, h = codec.Info.Height;
         if (w <= 0 || h <= 0) throw new InvalidDataException($"image has size {w}x{h}");
+        // The size comes from the header: a corrupt one must not make us allocate gigabytes. Real images compress
+        // far less than 4096 pixels per byte, and none of a data set is near 128 megapixels.
+        if ((long)w * h > Math.Min(MaxPixels, (1 << 20) + 4096L * file.Length))
+            throw new InvalidDataException($"image header says {w}x{h} pixels, implausible for a file of {file.Length} bytes (corrupt)");
         var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         byte[] rgba = ArrayPool<byte>.Shared.Rent(w * h * 4);
         SKCodecResult result;

@@ -2,7 +2,7 @@ using AdaBits.Config;
 using AdaBits.Export.Onnx;
 using AdaBits.Graph;
 using AdaBits.Modules;
-using AdaBits.Plotting;
+using AdaBits.IO;
 using Google.Protobuf;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using AdaBits.IO;
 using AdaBits.Quantization;
 using ScottPlot;
 

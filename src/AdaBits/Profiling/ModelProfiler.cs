@@ -50,10 +50,13 @@ public static class ModelProfiler
         foreach (var bits in bitsList)
         {
             var profile = Profile(model, channels, height, width, bits);
-            LatencyResult? timing = latency
-                ? new LatencyResult(MeasureLatencyMs(model, channels, height, width, bits, 1, warmup, repeats),
-                    batch > 1 ? MeasureLatencyMs(model, channels, height, width, bits, batch, warmup, repeats) : null, batch)
-                : null;
+            LatencyResult? timing = null;
+            if (latency)
+            {
+                var one = MeasureLatency(model, channels, height, width, bits, 1, warmup, repeats);
+                var many = batch > 1 ? MeasureLatency(model, channels, height, width, bits, batch, warmup, repeats) : null;
+                timing = new LatencyResult(one.MedianMs, many?.MedianMs, batch, one, many);
+            }
             each?.Invoke(profile, timing);
             results.Add((profile, timing));
         }
@@ -61,27 +64,27 @@ public static class ModelProfiler
     }
 
     public static double MeasureLatencyMs(nn.Module model, int channels, int height, int width, Bits bits,
+        int batch = 1, int warmup = 2, int repeats = 5) =>
+        MeasureLatency(model, channels, height, width, bits, batch, warmup, repeats).MedianMs;
+
+    /// <summary>
+    /// Wall times of `repeats` eval forwards (no_grad) at `bits`, measured warm: at least `warmup` untimed
+    /// forwards, more until their times settle (see <see cref="LatencyStats.Measure"/>), so the first bit-width
+    /// measured does not carry the process's one-time costs.
+    /// </summary>
+    public static LatencyStats MeasureLatency(nn.Module model, int channels, int height, int width, Bits bits,
         int batch = 1, int warmup = 2, int repeats = 5)
     {
         var net = AsForward(model);
         CheckShape(channels, height, width, batch);
-        if (warmup < 0) throw new ArgumentOutOfRangeException(nameof(warmup), "warm-up count must be >= 0");
-        if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), "repeat count must be >= 1");
         using var state = new ModelState(model, bits);
         using var grad = no_grad();
         using var x = RandomInput(channels, height, width, batch);
-        for (int i = 0; i < warmup; i++)
-            using (NewDisposeScope()) net.call(x);
-        var times = new double[repeats];
-        for (int i = 0; i < repeats; i++)
+        return LatencyStats.Measure(() =>
         {
             using var scope = NewDisposeScope();
-            var sw = Stopwatch.StartNew();
             net.call(x);
-            times[i] = sw.Elapsed.TotalMilliseconds;
-        }
-        Array.Sort(times);
-        return repeats % 2 == 1 ? times[repeats / 2] : (times[repeats / 2 - 1] + times[repeats / 2]) / 2;
+        }, warmup, repeats);
     }
 
     static nn.Module<Tensor, Tensor> AsForward(nn.Module model) => model as nn.Module<Tensor, Tensor>

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace AdaBits.Profiling;
 
 /// <summary>Measured latency of one bit-width: batch 1 and the config's batch size (null: not measured).</summary>
-public sealed record LatencyResult(double? Ms, double? MsBatch, int Batch);
+public sealed record LatencyResult(double? Ms, double? MsBatch, int Batch, LatencyStats? Stats = null, LatencyStats? StatsBatch = null);
 
 /// <summary>
 /// The profiler's output: the reference-style text table (a header, per-layer lines when verbose, always the
@@ -42,8 +42,8 @@ public static class ProfileReport
         sb.AppendLine("BatchNorm (not in total)".PadRight(NameWidth) + blank
             + Numbers(profile.BnParams, profile.BnMacs, profile.BnMBytes, profile.BnGBitOps));
         if (latency is not null && (latency.Ms is not null || latency.MsBatch is not null))
-            sb.AppendLine($"Latency (median, eval forward): {Ms(latency.Ms)} at batch 1" +
-                (latency.MsBatch is null ? "" : $", {Ms(latency.MsBatch)} at batch {latency.Batch}"));
+            sb.AppendLine($"Latency (median, eval forward): {Ms(latency.Ms)}{Spread(latency.Stats)} at batch 1" +
+                (latency.MsBatch is null ? "" : $", {Ms(latency.MsBatch)}{Spread(latency.StatsBatch)} at batch {latency.Batch}"));
         foreach (var w in profile.Warnings) sb.AppendLine($"WARNING: {w}");
         return sb.ToString();
     }
@@ -79,6 +79,8 @@ public static class ProfileReport
                 w.WriteNumber("mbytes", p.MBytes);
                 WriteNullable(w, "latency_ms", latency?.Ms);
                 WriteNullable(w, "latency_ms_batch", latency?.MsBatch);
+                WriteSpread(w, "latency_spread_ms", latency?.Stats);
+                WriteSpread(w, "latency_spread_ms_batch", latency?.StatsBatch);
                 if (latency is not null) w.WriteNumber("latency_batch_size", latency.Batch);
                 else w.WriteNull("latency_batch_size");
                 w.WriteNumber("bn_params", p.BnParams);
@@ -116,6 +118,25 @@ public static class ProfileReport
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
+    /// <summary>The spread of a latency: {"min", "q1", "median", "q3", "max", "runs", "warmup"} in ms, or null.</summary>
+    static void WriteSpread(Utf8JsonWriter w, string name, LatencyStats? s)
+    {
+        if (s is null)
+        {
+            w.WriteNull(name);
+            return;
+        }
+        w.WriteStartObject(name);
+        w.WriteNumber("min", s.MinMs);
+        w.WriteNumber("q1", s.Q1Ms);
+        w.WriteNumber("median", s.MedianMs);
+        w.WriteNumber("q3", s.Q3Ms);
+        w.WriteNumber("max", s.MaxMs);
+        w.WriteNumber("runs", s.Runs);
+        w.WriteNumber("warmup", s.Warmup);
+        w.WriteEndObject();
+    }
+
     static void WriteNullable(Utf8JsonWriter w, string name, double? value)
     {
         if (value is double v) w.WriteNumber(name, v);
@@ -132,6 +153,9 @@ public static class ProfileReport
     static string Numbers(long parameters, long macs, double mbytes, double gbitops) =>
         parameters.ToString("N0", Inv).PadLeft(NumberWidth) + macs.ToString("N0", Inv).PadLeft(NumberWidth)
         + mbytes.ToString("F4", Inv).PadLeft(NumberWidth) + gbitops.ToString("F4", Inv).PadLeft(NumberWidth);
+
+    static string Spread(LatencyStats? s) =>
+        s is null ? "" : string.Create(Inv, $" (quartiles {s.Q1Ms:F3}-{s.Q3Ms:F3}, {s.Runs} runs after {s.Warmup} warm-up)");
 
     static string Ms(double? ms) => ms is double v ? v.ToString("F3", Inv) + " ms" : "-";
 

@@ -1,4 +1,4 @@
-using AdaBits.Plotting;
+using AdaBits.IO;
 using ScottPlot;
 
 namespace AdaBits.Reporting;
@@ -12,26 +12,27 @@ public static class RunPlots
     public const string Folder = "plots";
 
     /// <summary>Writes every plot the records allow; returns the file names written (relative to the run folder).</summary>
-    public static IReadOnlyList<string> Write(RunRecords run)
+    public static IReadOnlyList<string> Write(RunRecords run, AtomicWriter? writer = null)
     {
+        writer ??= AtomicWriter.Default;
         var written = new List<string>();
         string dir = Path.Combine(run.RunDir, Folder);
         Directory.CreateDirectory(dir);
-        Save(written, dir, "loss.png", PerEpoch(run, "loss", "loss (cross-entropy)", r => r.Loss, Alignment.UpperRight));
-        Save(written, dir, "top1.png", PerEpoch(run, "top-1 accuracy", "top-1 accuracy", r => 1 - r.Top1Error, Alignment.LowerRight));
+        Save(writer, written, dir, "loss.png", PerEpoch(run, "loss", "loss (cross-entropy)", r => r.Loss, Alignment.UpperRight));
+        Save(writer, written, dir, "top1.png", PerEpoch(run, "top-1 accuracy", "top-1 accuracy", r => 1 - r.Top1Error, Alignment.LowerRight));
         if (run.Summary.All(s => s.Top1 is not null && s.GBitOps is not null))
         {
-            Save(written, dir, "accuracy_vs_gbitops.png", TradeOff(run, s => s.GBitOps!.Value, "GBitOPs per image", "Accuracy against compute (BitOPs)"));
-            Save(written, dir, "accuracy_vs_mbytes.png", TradeOff(run, s => s.MBytes!.Value, "model size (MB)", "Accuracy against model size"));
+            Save(writer, written, dir, "accuracy_vs_gbitops.png", TradeOff(run, s => s.GBitOps!.Value, "GBitOPs per image", "Accuracy against compute (BitOPs)"));
+            Save(writer, written, dir, "accuracy_vs_mbytes.png", TradeOff(run, s => s.MBytes!.Value, "model size (MB)", "Accuracy against model size"));
         }
         var alphas = run.ClippingLevels();
-        if (alphas.Count > 0) Save(written, dir, "alpha.png", ClippingLevels(run, alphas));
+        if (alphas.Count > 0) Save(writer, written, dir, "alpha.png", ClippingLevels(run, alphas));
         return written;
     }
 
-    static void Save(List<string> written, string dir, string name, (Multiplot Plot, int Width, int Height) p)
+    static void Save(AtomicWriter writer, List<string> written, string dir, string name, (Multiplot Plot, int Width, int Height) p)
     {
-        AtomicFile.Write(Path.Combine(dir, name), tmp => p.Plot.SavePng(tmp, p.Width, p.Height));
+        writer.Write(Path.Combine(dir, name), tmp => p.Plot.SavePng(tmp, p.Width, p.Height));
         written.Add(Path.Combine(Folder, name));
     }
 

@@ -69,7 +69,7 @@ public sealed class RunRecords
                 hasP ? Opt(p, "gbitops") : null, hasP ? Opt(p, "mbytes") : null, hasP ? Opt(p, "latency_ms") : null);
         }).ToList();
         int? best = results is { } res && res.TryGetProperty("best_epoch", out var be) ? be.GetInt32() : null;
-        double? seconds = results is { } res2 && res2.TryGetProperty("seconds", out var s) ? s.GetDouble() : null;
+        double? seconds = results is { } res2 ? Opt(res2, "seconds") : null;
         return new RunRecords(runDir, epochs, order, summary, best, seconds, profile is not null);
     }
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using AdaBits.Config;
 using AdaBits.Modules;
-using AdaBits.Plotting;
+using AdaBits.IO;
 using AdaBits.Quantization;
 
 namespace AdaBits.Reporting;
@@ -13,14 +13,15 @@ public static class RunReport
     public const string FileName = "report.md";
 
     /// <summary>Writes the plots and report.md; returns the report's path.</summary>
-    public static string Write(string runDir)
+    public static string Write(string runDir, AtomicWriter? writer = null)
     {
+        writer ??= AtomicWriter.Default;
         var run = RunRecords.Read(runDir);
-        var plots = RunPlots.Write(run);
+        var plots = RunPlots.Write(run, writer);
         string configPath = Path.Combine(runDir, "config.yml");
         TrainConfig? config = File.Exists(configPath) ? ConfigLoader.Load(["app:" + configPath], _ => { }) : null;
         string path = Path.Combine(runDir, FileName);
-        AtomicFile.WriteAllText(path, Markdown(run, config, plots));
+        writer.WriteAllText(path, Markdown(run, config, plots));
         return path;
     }
 

@@ -36,6 +36,17 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
             correct[i] += counts[(int)Math.Min(topk[i], maxk) - 1];
     }
 
+    /// <summary>The running sums (what a mid-epoch checkpoint keeps so that the resumed epoch's metrics are exact).</summary>
+    internal MeterState State => new(lossSum, batches, samples, correct.ToArray());
+
+    internal void Restore(MeterState s)
+    {
+        if (s.Correct.Length != correct.Length)
+            throw new InvalidDataException($"saved meter has {s.Correct.Length} top-k counts, this run's topk has {correct.Length}");
+        (lossSum, batches, samples) = (s.LossSum, s.Batches, s.Samples);
+        s.Correct.CopyTo(correct, 0);
+    }
+
     public BitsMetrics Result()
     {
         var errors = new Dictionary<int, double>();
@@ -44,3 +55,6 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
         return new BitsMetrics(batches == 0 ? double.NaN : lossSum / batches, errors, samples);
     }
 }
+
+/// <summary>An <see cref="EpochMeter"/>'s sums: the loss sum, batches, samples and the top-k hit counts.</summary>
+internal sealed record MeterState(double LossSum, long Batches, long Samples, long[] Correct);

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using AdaBits.Modules;
-using AdaBits.Plotting;
+using AdaBits.IO;
 
 namespace AdaBits.Training;
 
@@ -33,14 +33,14 @@ public static class RunOutputs
         return Encoding.UTF8.GetString(ms.ToArray());
     }
 
-    public static void AppendMetrics(string runDir, IEnumerable<string> lines) =>
-        File.AppendAllLines(Path.Combine(runDir, MetricsFile), lines);
+    public static void AppendMetrics(string runDir, IEnumerable<string> lines, AtomicWriter? writer = null) =>
+        (writer ?? AtomicWriter.Default).AppendLines(Path.Combine(runDir, MetricsFile), lines);
 
     /// <summary>
     /// Drops the lines of epochs after `lastEpoch` (written by a run that stopped before its checkpoint),
     /// so a resumed run's metrics.jsonl holds every epoch once.
     /// </summary>
-    public static void TruncateMetrics(string runDir, int lastEpoch)
+    public static void TruncateMetrics(string runDir, int lastEpoch, AtomicWriter? writer = null)
     {
         string path = Path.Combine(runDir, MetricsFile);
         if (!File.Exists(path)) return;
@@ -50,12 +50,12 @@ public static class RunOutputs
             try { return JsonDocument.Parse(l).RootElement.GetProperty("epoch").GetInt32() <= lastEpoch; }
             catch (JsonException) { return false; }
         }).ToList();
-        AtomicFile.Write(path, tmp => File.WriteAllLines(tmp, keep));
+        (writer ?? AtomicWriter.Default).Write(path, tmp => File.WriteAllLines(tmp, keep));
     }
 
     /// <summary>{"bits_list": [...], "best_epoch": N, "val": {"8": {"top1", "top5", "loss"}, ...}, "seconds": S}.</summary>
     public static void WriteResults(string path, IReadOnlyList<Bits> bitsList, int bestEpoch,
-        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds)
+        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds, AtomicWriter? writer = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -69,7 +69,7 @@ public static class RunOutputs
             WriteNumber(w, "seconds", Math.Round(seconds, 1));
             w.WriteEndObject();
         }
-        AtomicFile.Write(path, tmp => File.WriteAllBytes(tmp, ms.ToArray()));
+        (writer ?? AtomicWriter.Default).WriteAllBytes(path, ms.ToArray());
     }
 
     /// <summary>The "val" object alone (what `test --json` prints).</summary>

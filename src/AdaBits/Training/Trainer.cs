@@ -5,7 +5,7 @@ using AdaBits.Checkpoints;
 using AdaBits.Config;
 using AdaBits.Data;
 using AdaBits.Modules;
-using AdaBits.Plotting;
+using AdaBits.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using DataLoader = AdaBits.Data.DataLoader;
@@ -41,6 +41,14 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Tests: stop (as if killed) right after this many epochs' checkpoints are written.</summary>
     internal int? StopAfterEpochs { get; set; }
+    /// <summary>Tests: stop as on SIGTERM (mid-epoch checkpoint, <see cref="TrainingStopped"/>) once this many steps are done in all.</summary>
+    internal long? StopAfterSteps { get; set; }
+    /// <summary>Tests: the losses (step in all, 0-based; bit-width) to turn into NaN, as a diverging step would.</summary>
+    internal Func<long, Bits, bool>? CorruptLoss { get; set; }
+    /// <summary>The signals that stop the run gracefully (the CLI registers SIGINT and SIGTERM); null: none.</summary>
+    public StopSignal? Stop { get; set; }
+    /// <summary>Writes every file of the run folder (tests give one that fails).</summary>
+    internal AtomicWriter Writer { get; init; } = AtomicWriter.Default;
     public string RunDir => cfg.RunDir;
 
     /// <summary>The bit-widths trained each step: all of bits_list when adaptive, else its last entry (reference).</summary>
@@ -109,11 +117,12 @@ public sealed class Trainer : IDisposable
         using var optimizer = BuildOptimizer();
         string runDir = cfg.RunDir;
         Directory.CreateDirectory(runDir);
+        using var runLock = RunLock.Acquire(runDir, log.Line);
         log.AttachFile(Path.Combine(runDir, "train.log"));
-        AtomicFile.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
+        Writer.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
         log.Line($"run folder: {runDir}");
 
-        var state = new RunState();
+        var state = new RunState { Guard = new NonFiniteGuard(cfg.NanPolicy, cfg.NanMaxSkips, log.Line) };
         string latest = Path.Combine(runDir, LatestCheckpoint);
         if (!string.IsNullOrEmpty(cfg.FpPretrainedFile))
         {
@@ -127,11 +136,10 @@ public sealed class Trainer : IDisposable
 
         var total = Stopwatch.StartNew();
         double secondsBefore = state.Seconds;
+        state.Clock = () => secondsBefore + total.Elapsed.TotalSeconds;
         for (int epoch = state.LastEpoch + 1; epoch < cfg.NumEpochs; epoch++)
         {
-            var epochClock = Stopwatch.StartNew();
-            var trainMetrics = TrainEpoch(epoch, optimizer, schedule, state);
-            double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            var (trainMetrics, trainSeconds) = TrainEpoch(epoch, optimizer, schedule, state, latest);
             double lr = optimizer.Lr;
             var valClock = Stopwatch.StartNew();
             var valMetrics = Evaluate();
@@ -148,16 +156,17 @@ public sealed class Trainer : IDisposable
                 log.Line(EpochLine("val", shown, bits, m, state.LastValSeconds));
                 lines.Add(RunOutputs.MetricsLine(shown, "val", bits, m, lr, state.LastValSeconds));
             }
-            RunOutputs.AppendMetrics(runDir, lines);
+            RunOutputs.AppendMetrics(runDir, lines, Writer);
 
             // The reference's rule: mean over bit-widths of the 3-decimal top-1 errors, strictly lower wins.
             double score = valMetrics.Values.Average(m => Math.Round(m.Top1Error, 3, MidpointRounding.ToEven));
+            NonFiniteGuard.CheckState(Model, shown);
             if (score < state.BestVal)
             {
                 state.BestVal = score;
                 state.BestEpoch = shown;
                 state.BestMetrics = valMetrics;
-                CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) });
+                CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) }, Writer);
                 log.Line($"New best validation top1 error: {score:F3}");
             }
             state.LastEpoch = epoch;
@@ -165,15 +174,16 @@ public sealed class Trainer : IDisposable
             SaveLatest(latest, optimizer, state);
             if (StopAfterEpochs is int stop && epoch + 1 >= stop)
                 throw new OperationCanceledException($"stopped after epoch {epoch + 1}");
+            if (Stop?.Requested == true) throw Stopped($"after epoch {shown}");
         }
 
         if (state.BestMetrics is null)
             throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
-        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds);
+        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds, Writer);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
-        log.Line($"report: {Reporting.RunReport.Write(runDir)}");
+        log.Line($"report: {Reporting.RunReport.Write(runDir, Writer)}");
         return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
     }
 
@@ -184,17 +194,25 @@ public sealed class Trainer : IDisposable
         // Latency at batch 1 only: at the training batch size a 224x224 MobileNet would spend minutes here.
         var results = Profiling.ModelProfiler.ProfileEach(Model, cfg.BitsList, c, h, w, batch: 1, latency: true, warmup: 1, repeats: 3,
             each: (profile, timing) => log.Line(Profiling.ProfileReport.Text(profile, cfg.ModelProfilingVerbose, timing)));
-        AtomicFile.WriteAllText(Path.Combine(runDir, "profile.json"), Profiling.ProfileReport.Json(results));
+        Writer.WriteAllText(Path.Combine(runDir, "profile.json"), Profiling.ProfileReport.Json(results));
     }
 
-    Dictionary<Bits, BitsMetrics> TrainEpoch(int epoch, Optimizer optimizer, LrSchedule schedule, RunState state)
+    (Dictionary<Bits, BitsMetrics> Metrics, double Seconds) TrainEpoch(int epoch, Optimizer optimizer, LrSchedule schedule, RunState state, string latest)
     {
         Model.train();
         var meters = TrainBits.ToDictionary(b => b, _ => new EpochMeter(cfg.Topk));
         int batches = trainLoader!.BatchesPerEpoch, b = 0;
         long images = 0;
+        double secondsBefore = 0;
+        if (state.Position is { } at && at.Epoch == epoch)
+            (b, images, secondsBefore) = at.RestoreMeters(meters);
+        state.Position = null;
+        var parameters = Model.parameters().ToArray();
+        var guard = state.Guard!;
         var clock = Stopwatch.StartNew();
-        foreach (var (input, target) in trainLoader.Epoch(epoch))
+        int resumedAt = b;
+        long imagesAtStart = images;
+        foreach (var (input, target) in trainLoader.Epoch(epoch, firstBatch: b))
         {
             using var _input = input;
             using var _target = target;
@@ -202,32 +220,74 @@ public sealed class Trainer : IDisposable
             var x = input.to(device);
             var y = target.to(device);
             optimizer.ZeroGrad();
+            // skip_step puts back what a dropped step changed besides the weights: BN statistics and the meters
+            var restoreBuffers = guard.Skips ? NonFiniteGuard.SnapshotBuffers(Model) : null;
+            var metersBefore = guard.Skips ? meters.ToDictionary(p => p.Key, p => p.Value.State) : null;
+            (string What, string Bits)? bad = null;
             foreach (var bits in TrainBits)
             {
                 using var inner = NewDisposeScope();
                 Model.SetBits(bits);
                 var logits = Model.call(x);
                 var loss = nn.functional.cross_entropy(logits, y);
+                if (CorruptLoss?.Invoke(state.Step, bits) == true) loss = loss * float.NaN;
+                float lossValue = loss.item<float>();
+                if (!float.IsFinite(lossValue)) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
                 loss.backward();
-                meters[bits].Add(logits, y, loss.item<float>());
+                if (!NonFiniteGuard.GradientsFinite(parameters)) { bad = ("gradient", $"{bits} bits"); break; }
+                meters[bits].Add(logits, y, lossValue);
             }
-            optimizer.Lr = optimizer.BaseLr * schedule.Factor(state.Step, epoch);
-            optimizer.Step();
+            if (bad is { } nonFinite)
+            {
+                guard.OnNonFinite(nonFinite.What, epoch + 1, b + 1, batches, nonFinite.Bits);
+                optimizer.ZeroGrad();
+                restoreBuffers!();
+                foreach (var (bits, m) in metersBefore!) meters[bits].Restore(m);
+            }
+            else
+            {
+                optimizer.Lr = optimizer.BaseLr * schedule.Factor(state.Step, epoch);
+                optimizer.Step();
+                // finite gradients can still overflow the weights (a huge lr); such an update cannot be dropped
+                if (!NonFiniteGuard.AllFinite(parameters))
+                    guard.OnNonFiniteWeights(epoch + 1, b + 1, batches);
+                guard.OnFiniteStep();
+            }
             state.Step++;
             b++;
             images += input.shape[0];
             if (b % Math.Max(1, cfg.LogInterval) == 0 || b == batches)
             {
                 double elapsed = clock.Elapsed.TotalSeconds;
-                double perStep = elapsed / b;
+                double perStep = elapsed / (b - resumedAt);
                 long stepsLeft = (long)(cfg.NumEpochs - epoch) * batches - b;
                 double eta = stepsLeft * perStep + (cfg.NumEpochs - epoch) * state.LastValSeconds;
                 string losses = string.Join(" ", meters.Select(p => $"{p.Key}:{p.Value.Result().Loss:F4}"));
-                log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4} " +
-                    $"{images / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+                string skipped = guard.Skipped > 0 ? $" skipped {guard.Skipped}" : "";
+                log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4}{skipped} " +
+                    $"{(images - imagesAtStart) / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+            }
+            bool stop = Stop?.Requested == true || state.Step >= StopAfterSteps;
+            if (stop || (cfg.CheckpointIntervalSteps > 0 && state.Step % cfg.CheckpointIntervalSteps == 0 && b < batches))
+            {
+                // The position inside the epoch: a run resumed from here trains the rest of it (an interval
+                // checkpoint at the epoch's last step would only repeat the one written after validation).
+                state.Position = EpochPosition.Of(epoch, b, images, secondsBefore + clock.Elapsed.TotalSeconds, meters);
+                SaveLatest(latest, optimizer, state);
+                state.Position = null;
+                if (stop) throw Stopped($"at epoch {epoch + 1}, step {b}/{batches}");
             }
         }
-        return meters.ToDictionary(p => p.Key, p => p.Value.Result());
+        return (meters.ToDictionary(p => p.Key, p => p.Value.Result()), secondsBefore + clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The stop after a checkpoint: one line in the log, the exception the CLI turns into 130 / 143.</summary>
+    TrainingStopped Stopped(string where)
+    {
+        string why = Stop?.Requested == true ? Stop.Signal : "the test hook";
+        string message = $"stopped by {why} {where}: {Path.Combine(cfg.RunDir, LatestCheckpoint)} written; the same command resumes the run";
+        log.Line(message);
+        return new TrainingStopped(message, Stop?.Requested == true ? Stop.ExitCode : StopSignal.SigTermExit);
     }
 
     /// <summary>Evaluates the model at every bit-width (the last one only when not adaptive), on the validation set.</summary>
@@ -276,6 +336,11 @@ public sealed class Trainer : IDisposable
 
     sealed class RunState
     {
+        public NonFiniteGuard? Guard;
+        /// <summary>Set when the run stopped inside an epoch (a mid-epoch checkpoint).</summary>
+        public EpochPosition? Position;
+        /// <summary>The run's seconds in all, up to now (earlier sessions included).</summary>
+        public Func<double> Clock = () => 0;
         public int LastEpoch = -1;
         public long Step;
         public double BestVal = double.PositiveInfinity;
@@ -287,6 +352,9 @@ public sealed class Trainer : IDisposable
 
     void SaveLatest(string path, Optimizer optimizer, RunState state)
     {
+        NonFiniteGuard.CheckState(Model, state.LastEpoch + 2);
+        if (state.Position is not null) state.Seconds = state.Clock();
+        using var rng = get_rng_state();
         CheckpointFile.Save(path, new Hashtable
         {
             ["model"] = CheckpointFile.ModelState(Model),
@@ -298,9 +366,13 @@ public sealed class Trainer : IDisposable
             ["best_metrics"] = state.BestMetrics is null ? "" : MetricsJson(state.BestMetrics),
             ["seconds"] = state.Seconds,
             ["last_val_seconds"] = state.LastValSeconds,
-            ["rng_state"] = get_rng_state(),
+            ["rng_state"] = rng,
             ["format"] = CheckpointFormat,
-        });
+            ["epoch_position"] = state.Position?.ToJson() ?? "",
+            ["nan_skipped"] = state.Guard!.Skipped,
+            ["nan_skips_in_row"] = (long)state.Guard.SkipsInRow,
+            ["lr"] = optimizer.Lr,
+        }, Writer);
     }
 
     void Resume(string path, Optimizer optimizer, RunState state)
@@ -310,6 +382,7 @@ public sealed class Trainer : IDisposable
             throw new InvalidDataException($"{path}: not a resumable checkpoint of this program (move it away to start afresh)");
         CheckpointFile.LoadInto(Model, CheckpointFile.StateDictOf(ckpt, path), path);
         optimizer.LoadStateDict(opt, path);
+        if (ckpt["lr"] is { } lr) optimizer.Lr = Convert.ToDouble(lr);   // the lr a mid-epoch stop after an epoch's last step logs
         state.LastEpoch = Convert.ToInt32(ckpt["last_epoch"]) - 1;
         state.Step = Convert.ToInt64(ckpt["step"]);
         state.BestVal = Convert.ToDouble(ckpt["best_val"]);
@@ -318,20 +391,30 @@ public sealed class Trainer : IDisposable
         state.Seconds = Convert.ToDouble(ckpt["seconds"]);
         state.LastValSeconds = Convert.ToDouble(ckpt["last_val_seconds"]);
         if (ckpt["rng_state"] is Tensor rng) set_rng_state(rng);
-        RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1);
-        log.Line($"resumed from {path}: {state.LastEpoch + 1} of {cfg.NumEpochs} epochs done");
+        if (ckpt["epoch_position"] is string { Length: > 0 } position)
+        {
+            state.Position = EpochPosition.FromJson(position, path);
+            if (state.Position.Batch > trainLoader!.BatchesPerEpoch || state.Position.Epoch != state.LastEpoch + 1)
+                throw new InvalidDataException($"{path}: stopped at step {state.Position.Batch} of epoch {state.Position.Epoch + 1}, which this config's {trainLoader.BatchesPerEpoch} steps per epoch do not have (was batch_size or train_limit changed?)");
+        }
+        state.Guard!.Skipped = ckpt["nan_skipped"] is { } skipped ? Convert.ToInt64(skipped) : 0;
+        state.Guard.SkipsInRow = ckpt["nan_skips_in_row"] is { } inRow ? Convert.ToInt32(inRow) : 0;
+        RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1, Writer);
+        log.Line($"resumed from {path}: {state.LastEpoch + 1} of {cfg.NumEpochs} epochs done" +
+            (state.Position is { } at ? $", and {at.Batch} of {trainLoader!.BatchesPerEpoch} steps of epoch {at.Epoch + 1}" : ""));
     }
 
-    string MetricsJson(IReadOnlyDictionary<Bits, BitsMetrics> metrics) =>
+    // A NaN validation loss is a metric like any other: written as a name, never an exception.
+    internal static string MetricsJson(IReadOnlyDictionary<Bits, BitsMetrics> metrics) =>
         JsonSerializer.Serialize(metrics.Select(p => new SavedMetrics(p.Key.Weight, p.Key.Activation, p.Key.IsPair, p.Value.Loss,
-            p.Value.TopError.ToDictionary(e => e.Key.ToString(), e => e.Value), p.Value.Samples)).ToList());
+            p.Value.TopError.ToDictionary(e => e.Key.ToString(), e => e.Value), p.Value.Samples)).ToList(), EpochPosition.Json);
 
-    static Dictionary<Bits, BitsMetrics> ParseMetrics(string json) =>
-        JsonSerializer.Deserialize<List<SavedMetrics>>(json)!.ToDictionary(
+    internal static Dictionary<Bits, BitsMetrics> ParseMetrics(string json) =>
+        JsonSerializer.Deserialize<List<SavedMetrics>>(json, EpochPosition.Json)!.ToDictionary(
             m => m.IsPair ? new Bits(m.Weight, m.Activation) : new Bits(m.Weight),
             m => new BitsMetrics(m.Loss, m.TopError.ToDictionary(e => int.Parse(e.Key), e => e.Value), m.Samples));
 
-    sealed record SavedMetrics(int Weight, int Activation, bool IsPair, double Loss, Dictionary<string, double> TopError, long Samples);
+    internal sealed record SavedMetrics(int Weight, int Activation, bool IsPair, double Loss, Dictionary<string, double> TopError, long Samples);
 
     string EpochLine(string phase, int epoch, Bits bits, BitsMetrics m, double seconds) =>
         $"{seconds:F1}s\t{phase}\t{bits} bits\t{epoch}/{cfg.NumEpochs}: loss: {m.Loss:F3}, " +
