@@ -35,6 +35,12 @@ public sealed class RunLog : IDisposable
         }
     }
 
+    /// <summary>A line for train.log only (the console has shown it already).</summary>
+    public void FileLine(string text)
+    {
+        lock (gate) file?.WriteLine(text);
+    }
+
     /// <summary>A progress line: overwritten by the next one on a terminal; kept in train.log either way.</summary>
     public void Progress(string text)
     {

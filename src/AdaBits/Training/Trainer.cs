@@ -111,7 +111,7 @@ public sealed class Trainer : IDisposable
         Directory.CreateDirectory(runDir);
         log.AttachFile(Path.Combine(runDir, "train.log"));
         AtomicFile.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
-        log.Line($"run folder: {runDir}");
+        log.FileLine($"run folder: {runDir}");   // the train command has printed it first
 
         var state = new RunState();
         string latest = Path.Combine(runDir, LatestCheckpoint);
@@ -170,7 +170,8 @@ public sealed class Trainer : IDisposable
         if (state.BestMetrics is null)
             throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
-        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds);
+        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds,
+            RunFolder.Setting(cfg));
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
         log.Line($"report: {Reporting.RunReport.Write(runDir)}");
