@@ -217,15 +217,15 @@ public sealed class Trainer : IDisposable
             state.Step++;
             b++;
             images += input.shape[0];
-            if (b % Math.Max(1, cfg.LogInterval) == 0 || b == batches)
+            bool logged = b % Math.Max(1, cfg.LogInterval) == 0 || b == batches;
+            if (logged || log.LiveUpdateDue)
             {
                 double elapsed = clock.Elapsed.TotalSeconds;
                 double perStep = elapsed / b;
                 long stepsLeft = (long)(cfg.NumEpochs - epoch) * batches - b;
                 double eta = stepsLeft * perStep + (cfg.NumEpochs - epoch) * state.LastValSeconds;
-                string losses = string.Join(" ", meters.Select(p => $"{p.Key}:{p.Value.Result().Loss:F4}"));
-                log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4} " +
-                    $"{images / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+                log.Progress(new TrainProgress(epoch + 1, cfg.NumEpochs, b, batches,
+                    meters.Select(p => (p.Key, p.Value.Result().Loss)).ToList(), optimizer.Lr, images / Math.Max(elapsed, 1e-9), eta), logged);
             }
         }
         return meters.ToDictionary(p => p.Key, p => p.Value.Result());
