@@ -36,7 +36,9 @@ internal sealed class TrainCommand : CliCommand
         var config = ConfigArgs.Load(args);
         if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
         using var log = new RunLog();
-        log.Line($"run folder: {config.RunDir}");
+        bool olderLayout = config.LogLayout == RunFolder.DefaultLayout && string.IsNullOrEmpty(config.RunDirOverride)
+            && config.RunDir == RunFolder.ReferencePath(config);
+        log.Line($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
         using var trainer = new Trainer(config, log, training: true);
         trainer.Train();
         return 0;
