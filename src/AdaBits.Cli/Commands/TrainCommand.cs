@@ -34,11 +34,11 @@ internal sealed class TrainCommand : CliCommand
     public static int Run(string[] args)
     {
         var config = ConfigArgs.Load(args);
-        if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
-        using var log = new RunLog();
         bool olderLayout = config.LogLayout == RunFolder.DefaultLayout && string.IsNullOrEmpty(config.RunDirOverride)
             && config.RunDir == RunFolder.ReferencePath(config);
-        log.Line($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
+        Console.WriteLine($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
+        if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
+        using var log = new RunLog();
         using var trainer = new Trainer(config, log, training: true);
         trainer.Train();
         return 0;
