@@ -1,66 +1,34 @@
+using System.CommandLine;
 using AdaBits.Cli;
-using AdaBits.Cli.Commands;
 
 return CliMain.Run(args);
 
 namespace AdaBits.Cli
 {
+    /// <summary>
+    /// The `adabits` command line on System.CommandLine: every <see cref="CliCommand"/> is a subcommand; a parse
+    /// error is one line and exit code 2, any other error one line and exit code 1 (a stack trace with --verbose).
+    /// </summary>
     internal static class CliMain
     {
-        internal const string Usage = """
-            adabits: one model, many bit-widths (SAT + AdaBits on TorchSharp)
-
-            usage: adabits <command> [options]
-
-            commands:
-              train     train a model from a YAML config (app:CFG [bs:N] [key=value ...])
-              test      evaluate a checkpoint at every bit-width of the config
-              plot      PNG plots of a run folder (losses, accuracy per bit-width, trade-off, alpha)
-              report    report.md of a run folder, with its plots
-              data      fetch a data set (data fetch mnist|fashion-mnist)
-              schemes   the quantizer's transfer function of the three schemes (CSV, PNG)
-              bench     benchmarks (quant-overhead)
-              profile   params, MACs, BitOPs, bytes and latency per bit-width (app:CFG [--verbose] [--json])
-              export    write a checkpoint as ONNX at one or every bit-width (or as safetensors)
-              eval-onnx run an exported ONNX model on the validation set, compared with TorchSharp
-
-            'adabits <command> --help' describes a command. Add --verbose for stack traces.
-            """;
-
-        static readonly Dictionary<string, Func<string[], int>> Commands = new()
-        {
-            ["train"] = TrainCommand.Run,
-            ["test"] = TestCommand.Run,
-            ["plot"] = ReportCommand.Plot,
-            ["report"] = ReportCommand.Report,
-            ["data"] = DataCommand.Run,
-            ["schemes"] = SchemesCommand.Run,
-            ["bench"] = BenchCommand.Run,
-            ["profile"] = ProfileCommand.Run,
-            ["export"] = ExportCommand.Run,
-            ["eval-onnx"] = EvalOnnxCommand.Run,
-        };
-
-        /// <summary>Commands that read --verbose themselves (it still turns on stack traces for them too).</summary>
-        static readonly HashSet<string> SeeVerbose = ["profile"];
+        internal const string Title = "adabits: one model, many bit-widths (SAT + AdaBits on TorchSharp)";
 
         internal static int Run(string[] args)
         {
             bool verbose = args.Contains("--verbose");
-            args = args.Where(a => a != "--verbose").ToArray();
-            // wherever --verbose stood (before or after the command), such a command gets it as its own flag
-            if (verbose && args.Length > 0 && SeeVerbose.Contains(args[0])) args = [.. args, "--verbose"];
+            if (args is ["help", .. var rest]) args = [.. rest, "--help"];   // `adabits help [command]`
+            var root = Build();
+            var invocation = new InvocationConfiguration
+            {
+                Output = Console.Out, Error = Console.Error, EnableDefaultExceptionHandler = false,
+            };
             try
             {
-                if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
-                {
-                    Console.WriteLine(Usage);
-                    return args.Length == 0 ? 2 : 0;
-                }
-                if (!Commands.TryGetValue(args[0], out var command))
-                    throw new UsageException($"unknown command '{args[0]}' (commands: {string.Join(", ", Commands.Keys)})");
+                // `app:`, `bs:` and `key=value` are the original's tokens; `@file` is a config token too, never a response file
+                var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+                if (parse.Errors.Count > 0) throw new UsageException(ParseErrors.OneLine(parse));
                 AdaBits.Runtime.MallocTuning.Apply();
-                return command(args[1..]);
+                return parse.Invoke(invocation);
             }
             catch (UsageException e)
             {
@@ -74,18 +42,55 @@ namespace AdaBits.Cli
             }
         }
 
+        /// <summary>The command tree. The root is a plain command named "adabits" (a RootCommand takes the name of the
+        /// executable, AdaBits.Cli), with the help and version options a RootCommand has.</summary>
+        internal static Command Build()
+        {
+            var root = new Command("adabits", Title) { new System.CommandLine.Help.HelpOption(), new VersionOption() };
+            root.Options.Add(new Option<bool>("--verbose")
+            {
+                Recursive = true, Description = "Print stack traces on errors (profile: also one line per layer)",
+            });
+            var built = new Dictionary<string, Command>();
+            // parents before their subcommands ("bench" before "bench data"), each level in Order
+            foreach (var c in CliCommand.All().OrderBy(c => c.Parent is null ? 0 : 1 + c.Parent.Count(ch => ch == ' ')))
+            {
+                var command = c.Build();
+                if (c.Parent is null)
+                {
+                    root.Subcommands.Add(command);
+                    built[command.Name] = command;
+                }
+                else
+                {
+                    if (!built.TryGetValue(c.Parent, out var parent))
+                        throw new InvalidOperationException($"{c.GetType().Name}: parent command '{c.Parent}' does not exist");
+                    parent.Subcommands.Add(command);
+                    built[c.Parent + " " + command.Name] = command;
+                }
+            }
+            foreach (var command in built.Values) command.SetActionIfMissing();
+            RootHelp.Install(root);
+            root.SetAction(r =>
+            {
+                RootHelp.Write(root, Console.Out);
+                return 2;
+            });
+            return root;
+        }
+
+        /// <summary>A command with subcommands but no action of its own (`bench`): a usage error naming them.</summary>
+        static void SetActionIfMissing(this Command command)
+        {
+            if (command.Action is not null || command.Subcommands.Count == 0) return;
+            command.SetAction(int (ParseResult r) => throw new UsageException(
+                $"{command.Name}: name one of: {string.Join(", ", command.Subcommands.Select(s => s.Name))} (see '{command.Name} --help')"));
+        }
+
         static string OneLine(Exception e)
         {
             var inner = e is AggregateException { InnerException: { } i } ? i : e;
             return inner.Message.ReplaceLineEndings(" ");
-        }
-
-        /// <summary>Prints a command's help and returns true when --help or -h was asked for.</summary>
-        internal static bool Help(string[] args, string text)
-        {
-            if (!args.Contains("--help") && !args.Contains("-h")) return false;
-            Console.WriteLine(text);
-            return true;
         }
     }
 }

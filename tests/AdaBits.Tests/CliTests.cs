@@ -106,6 +106,51 @@ public class CliTests() : TempFolderTests("adabits-cli-tests-")
         Assert.Contains("frobnicate", Run("frobnicate").Err);
     }
 
+    [Theory]
+    [InlineData("did you mean 'train'?", "trian")]
+    [InlineData("did you mean '--view'?", "schemes", "--bits", "2", "--veiw", "weight")]
+    [InlineData("did you mean 'data'?", "bench", "dat")]
+    [InlineData("did you mean '--json'?", "test", "app:x.yml", "--jsno")]
+    [InlineData("unknown option '--nope'", "train", "app:x.yml", "--nope")]
+    [InlineData("bench: name one of: data, quant-overhead", "bench")]
+    [InlineData("--rounds must be in 3..1000, got 2", "bench", "quant-overhead", "--rounds", "2")]
+    [InlineData("--bad-images must be one of fail, skip, got 'maybe'", "bench", "data", "--dataset", "MNIST", "--dir", "d", "--bad-images", "maybe")]
+    public void MistypedNamesGetTheNearestOneOnOneLine(string expected, params string[] args)
+    {
+        var (code, _, stderr) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(expected, stderr);
+    }
+
+    [Fact]
+    public void EveryCommandHasGeneratedHelpAndTheRootListsThemAll()
+    {
+        var root = Run("--help").Out;
+        foreach (var name in new[] { "train", "test", "plot", "report", "data fetch", "schemes", "bench quant-overhead", "bench data", "profile", "export", "eval-onnx" })
+        {
+            Assert.Contains("  " + name + " ", root);
+            var (code, help, _) = Run([.. name.Split(' '), "--help"]);
+            Assert.Equal(0, code);
+            Assert.Contains($"adabits {name}", help);     // the generated usage line
+            Assert.Contains("--verbose", help);            // the global option reaches every command
+        }
+        // typed options show their ranges and defaults
+        Assert.Contains("--batch <N>", Run("bench", "quant-overhead", "--help").Out);
+        Assert.Contains("(1..4096) [default: 128]", Run("bench", "quant-overhead", "--help").Out);
+        Assert.Equal(root, Run("help").Out);
+        Assert.Equal(Run("schemes", "--help").Out, Run("help", "schemes").Out);
+    }
+
+    [Fact]
+    public void VerboseIsAcceptedBeforeOrAfterTheCommand()
+    {
+        string csv = Path.Combine(dir, "v.csv");
+        Assert.Equal(0, Run("--verbose", "schemes", "--bits", "3", "--csv", csv).Code);
+        Assert.Equal(0, Run("schemes", "--bits", "3", "--verbose").Code);
+        Assert.True(File.Exists(csv));
+    }
+
     [Fact]
     public void HelpExitsZeroAndNoArgumentsExitsTwo()
     {

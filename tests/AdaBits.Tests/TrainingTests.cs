@@ -51,6 +51,9 @@ public class TrainingTests() : TempFolderTests("adabits-train-tests-")
         Assert.True(code == 0, stderr);
         var cfg = ConfigLoader.Load(["app:" + cfgPath]);
         string run = cfg.RunDir;
+        Assert.Equal($"run folder: {run}", stdout.Split('\n')[0].TrimEnd('\r'));   // first, before data loading
+        Assert.Equal(Path.Combine(dir, "short"), Path.GetDirectoryName(run));  // one level under log_dir,
+        Assert.Matches("^short-[0-9a-f]{8}$", Path.GetFileName(run));           // shell-safe
         foreach (var f in new[] { "config.yml", "train.log", "metrics.jsonl", "results.json", "best_model.pt", "latest_checkpoint.pt" })
             Assert.True(File.Exists(Path.Combine(run, f)), f);
 

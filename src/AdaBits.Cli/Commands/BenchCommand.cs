@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using AdaBits.Models;
 using AdaBits.Modules;
@@ -6,21 +7,48 @@ using static TorchSharp.torch;
 
 namespace AdaBits.Cli.Commands;
 
-internal static class BenchCommand
+/// <summary>`adabits bench ...`: benchmarks, one subcommand each (a new one is a new <see cref="CliCommand"/> with Parent "bench").</summary>
+internal sealed class BenchGroupCommand : CliCommand
+{
+    public override int Order => 70;
+
+    public override Command Build() => new("bench", "benchmarks (bench <name> --help)");
+}
+
+/// <summary>`adabits bench quant-overhead`.</summary>
+internal sealed class BenchQuantOverheadCommand : CliCommand
 {
     const string Help = """
-        usage: adabits bench quant-overhead [--batch 128] [--rounds 40] [--warmup 5]
-               adabits bench data --dataset NAME --dir DIR [--batch 256] [--workers N] [--seconds 10]
-                                  [--transforms NAME] [--bad-images fail|skip] [--generate N]
+        the cost of fake quantization (ResNet-20, fp32 vs 4 bits, interleaved)
 
-        quant-overhead: the cost of fake quantization on the CIFAR ResNet-20 shape (3x32x32, random
-        data). Measures, interleaved in one run, a training step (forward, backward, SGD step) and an
-        eval forward of the plain fp32 network and of the quantized network at 4 bits (clamp, rescale,
-        rescale_conv on), then prints the medians and, last, train_overhead_ratio and
-        eval_overhead_ratio (quantized time / fp32 time). Each round times both networks, each first in
-        turn; on a shared 2-core machine a ratio over 15 rounds still moves by about 0.05 between runs.
+        The cost of fake quantization on the CIFAR ResNet-20 shape (3x32x32, random data). Measures,
+        interleaved in one run, a training step (forward, backward, SGD step) and an eval forward of
+        the plain fp32 network and of the quantized network at 4 bits (clamp, rescale, rescale_conv
+        on), then prints the medians and, last, train_overhead_ratio and eval_overhead_ratio
+        (quantized time / fp32 time). Each round times both networks, each first in turn; on a
+        shared 2-core machine a ratio over 15 rounds still moves by about 0.05 between runs.
+        """;
 
-        data: the training data pipeline of a data set (imagenet1k, imagenet1k_val50k, CINIC10: image
+    public override string Parent => "bench";
+
+    public override Command Build()
+    {
+        var batch = CliOptions.Int("--batch", "Batch size", 128, 1, 4096);
+        var rounds = CliOptions.Int("--rounds", "Timed rounds", 40, 3, 1000);
+        var warmup = CliOptions.Int("--warmup", "Warm-up rounds", 5, 0, 100);
+        var command = new Command("quant-overhead", Help) { batch, rounds, warmup };
+        command.SetAction(r => BenchCommand.QuantOverhead(r.GetValue(batch), r.GetValue(rounds), r.GetValue(warmup)));
+        return command;
+    }
+}
+
+/// <summary>`adabits bench data`.</summary>
+internal sealed class BenchDataCommand : CliCommand
+{
+    const string Help = """
+        the training data pipeline's images per second
+
+        The training data pipeline of a data set (imagenet1k, imagenet1k_val50k, CINIC10: image
         folders decoded and transformed; CIFAR10/100, MNIST, FashionMNIST: in memory) at DIR, as
         training reads it (shuffled, augmented, batches of --batch, --workers loader threads, default
         the processor count). Runs whole epochs until --seconds have passed (after one warm-up batch)
@@ -29,25 +57,35 @@ internal static class BenchCommand
         DIR/train and 10 into DIR/val, for a measurement without ImageNet.
         """;
 
-    internal static int Run(string[] args)
-    {
-        if (CliMain.Help(args, Help)) return 0;
-        var a = new CliArgs("bench", args, new HashSet<string> { "--batch", "--rounds", "--warmup", "--dataset", "--dir", "--workers",
-            "--seconds", "--transforms", "--bad-images", "--generate" }, new HashSet<string>());
-        if (a.Positional.Count != 1) throw new UsageException("bench: name one benchmark: quant-overhead, data");
-        if (a.Positional[0] == "data" && a.Has("--generate"))
-            Generate(a.Get("--dir") ?? throw new UsageException("bench data: --dir is required"), a.GetInt("--generate", 1000, 10, 10_000_000));
-        if (a.Positional[0] == "data")
-            return Data(a.Get("--dataset") ?? throw new UsageException("bench data: --dataset is required"),
-                a.Get("--dir") ?? throw new UsageException("bench data: --dir is required"),
-                a.GetInt("--batch", 256, 1, 65536), a.GetInt("--workers", Environment.ProcessorCount, 0, 256),
-                a.GetInt("--seconds", 10, 1, 36000), a.Get("--transforms"), a.GetChoice("--bad-images", "fail", "fail", "skip"));
-        if (a.Positional[0] != "quant-overhead") throw new UsageException($"bench: unknown benchmark '{a.Positional[0]}' (known: quant-overhead, data)");
-        return QuantOverhead(a.GetInt("--batch", 128, 1, 4096), a.GetInt("--rounds", 40, 3, 1000), a.GetInt("--warmup", 5, 0, 100));
-    }
+    public override string Parent => "bench";
 
+    public override Command Build()
+    {
+        var dataset = CliOptions.Text("--dataset", "NAME", "The data set (as the config's dataset key)", required: true);
+        var dir = CliOptions.Text("--dir", "DIR", "Its folder (the config's dataset_dir)", required: true);
+        var batch = CliOptions.Int("--batch", "Batch size", 256, 1, 65536);
+        var workers = CliOptions.Int("--workers", "Loader threads (default: the processor count)", null, 0, 256);
+        var seconds = CliOptions.Int("--seconds", "Seconds to run", 10, 1, 36000);
+        var transforms = CliOptions.Text("--transforms", "NAME", "The config's data_transforms");
+        var badImages = CliOptions.Choice("--bad-images", "What an undecodable image does", "fail", "fail", "skip");
+        var generate = CliOptions.Int("--generate", "First write N synthetic JPEGs into DIR", null, 10, 10_000_000);
+        var command = new Command("data", Help) { dataset, dir, batch, workers, seconds, transforms, badImages, generate };
+        command.SetAction(r =>
+        {
+            if (r.GetResult(generate) is { Implicit: false }) BenchCommand.Generate(r.GetValue(dir)!, r.GetValue(generate));
+            return BenchCommand.Data(r.GetValue(dataset)!, r.GetValue(dir)!, r.GetValue(batch),
+                r.GetResult(workers) is { Implicit: false } ? r.GetValue(workers) : Environment.ProcessorCount,
+                r.GetValue(seconds), r.GetValue(transforms), r.GetValue(badImages)!);
+        });
+        return command;
+    }
+}
+
+/// <summary>The benchmarks' bodies.</summary>
+internal static class BenchCommand
+{
     /// <summary>Synthetic ImageNet-like JPEGs: smooth gradients plus per-image noise, 500 x 375.</summary>
-    static void Generate(string dir, int count)
+    internal static void Generate(string dir, int count)
     {
         const int w = 500, h = 375, classes = 10;
         var rng = new Random(1);
@@ -77,7 +115,7 @@ internal static class BenchCommand
         Console.WriteLine($"wrote {count} training and {classes} validation JPEGs of {w}x{h} under {dir}");
     }
 
-    static int Data(string dataset, string dir, int batch, int workers, int seconds, string? transforms, string badImages)
+    internal static int Data(string dataset, string dir, int batch, int workers, int seconds, string? transforms, string badImages)
     {
         var config = new AdaBits.Config.TrainConfig
         {
@@ -108,7 +146,7 @@ internal static class BenchCommand
         return 0;
     }
 
-    static int QuantOverhead(int batch, int rounds, int warmup)
+    internal static int QuantOverhead(int batch, int rounds, int warmup)
     {
         torch.manual_seed(0);
         var options = new QuantOptions { BitsList = [new Bits(4)], Clamp = true, Rescale = true, RescaleConv = true };

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using AdaBits.Export;
@@ -6,10 +7,10 @@ using AdaBits.Training;
 namespace AdaBits.Cli.Commands;
 
 /// <summary>`adabits eval-onnx MODEL.onnx app:CFG [key=value ...] [--json]`.</summary>
-internal static class EvalOnnxCommand
+internal sealed class EvalOnnxCommand : CliCommand
 {
     const string Help = """
-        usage: adabits eval-onnx MODEL.onnx app:CONFIG.yml [key=value ...] [--json] [--optimization basic|extended|all]
+        run an exported ONNX model on the validation set, compared with TorchSharp
 
         Runs an exported model with ONNX Runtime (basic graph optimizations) on the config's validation
         set and reports top-1 / top-5 accuracy and the agreement of its top-1 predictions with the
@@ -20,27 +21,40 @@ internal static class EvalOnnxCommand
         --json prints {"bits": B, "top1": ..., "top5": ..., "agreement": ..., ...} (fractions in [0, 1]).
         """;
 
-    public static int Run(string[] args)
+    public override int Order => 95;
+
+    public override Command Build()
     {
-        if (CliMain.Help(args, Help)) return 0;
-        var cli = new CliArgs("eval-onnx", args, new HashSet<string> { "--optimization" }, new HashSet<string> { "--json" });
-        if (cli.Positional.Count == 0 || !cli.Positional[0].EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        var command = new Command("eval-onnx", Help);
+        var model = new Argument<string>("MODEL.onnx") { Description = "The exported model" };
+        command.Arguments.Add(model);
+        var tokens = CliOptions.ConfigTokens(command);
+        var json = CliOptions.Flag("--json", "Print one JSON object");
+        var optimization = CliOptions.Choice("--optimization", "ONNX Runtime's graph optimization level", "basic", "basic", "extended", "all");
+        command.Options.Add(json);
+        command.Options.Add(optimization);
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(tokens)!, r.GetValue(json), r.GetValue(optimization)!));
+        return command;
+    }
+
+    public static int Run(string modelPath, string[] configTokens, bool json, string optimization)
+    {
+        if (!modelPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException("eval-onnx: the first argument must be the model (a .onnx file; see 'eval-onnx --help')");
-        bool json = cli.Has("--json");
-        var config = ConfigArgs.Load(cli.Positional.Skip(1));
-        var level = cli.GetChoice("--optimization", "basic", "basic", "extended", "all") switch
+        var config = ConfigArgs.Load(configTokens);
+        var level = optimization switch
         {
             "extended" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
             "all" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
             _ => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         };
-        var r = OnnxEvaluation.Run(config, cli.Positional[0], json ? null : Console.Error.WriteLine, level);
+        var r = OnnxEvaluation.Run(config, modelPath, json ? null : Console.Error.WriteLine, level);
         if (json)
         {
             Console.WriteLine(ToJson(r));
             return 0;
         }
-        Console.WriteLine($"model: {cli.Positional[0]} (bits {r.Bits}), checkpoint: {r.Checkpoint}");
+        Console.WriteLine($"model: {modelPath} (bits {r.Bits}), checkpoint: {r.Checkpoint}");
         Console.WriteLine($"{r.Samples} validation images: top1 {r.Top1:F4}  top5 {r.Top5:F4}  agreement with TorchSharp {r.Agreement:F4}");
         Console.WriteLine($"time: ONNX Runtime {r.OnnxSeconds:F2} s ({r.Samples / Math.Max(r.OnnxSeconds, 1e-9):F0} img/s), TorchSharp {r.TorchSeconds:F2} s");
         return 0;

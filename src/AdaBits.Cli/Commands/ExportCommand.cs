@@ -1,3 +1,4 @@
+using System.CommandLine;
 using AdaBits.Checkpoints;
 using AdaBits.Config;
 using AdaBits.Data;
@@ -11,9 +12,11 @@ using TorchSharp.PyBridge;
 namespace AdaBits.Cli.Commands;
 
 /// <summary>`adabits export CKPT app:CFG [key=value ...] --format onnx|safetensors [--bits B|all] --out PATH`.</summary>
-internal static class ExportCommand
+internal sealed class ExportCommand : CliCommand
 {
     const string Help = """
+        write a checkpoint as ONNX at one or every bit-width (or in float, or as safetensors)
+
         usage: adabits export CKPT app:CONFIG.yml [key=value ...] --format onnx --bits B|all [--float] --out PATH
                adabits export CKPT app:CONFIG.yml [key=value ...] --format onnx --float --out FILE
                adabits export CKPT app:CONFIG.yml [key=value ...] --format safetensors --out FILE
@@ -33,21 +36,35 @@ internal static class ExportCommand
         Check an exported model with 'adabits eval-onnx PATH app:CONFIG.yml'.
         """;
 
-    public static int Run(string[] args)
+    public override int Order => 90;
+
+    public override Command Build()
     {
-        if (CliMain.Help(args, Help)) return 0;
-        var cli = new CliArgs("export", args, new HashSet<string> { "--format", "--bits", "--out" }, new HashSet<string> { "--float" });
-        if (cli.Positional.Count == 0 || cli.Positional[0].StartsWith("app:", StringComparison.Ordinal) || cli.Positional[0].Contains('='))
+        var command = new Command("export", Help);
+        var ckpt = new Argument<string>("CKPT") { Description = "The checkpoint (best_model.pt of a run folder, or any state dict)" };
+        command.Arguments.Add(ckpt);
+        var tokens = CliOptions.ConfigTokens(command);
+        var format = CliOptions.Choice("--format", "What to write", "onnx", "onnx", "safetensors");
+        var bits = CliOptions.Text("--bits", "B|all", "The bit-width to export (an entry of bits_list), or all");
+        var output = CliOptions.Text("--out", "PATH", "The file (or folder, for --bits all) to write", required: true);
+        var asFloat = CliOptions.Flag("--float", "Also (or with no --bits, only) the float network: BN folded, no quantizers");
+        command.Options.Add(asFloat);
+        command.Options.Add(format);
+        command.Options.Add(bits);
+        command.Options.Add(output);
+        command.SetAction(r => Run(r.GetValue(ckpt)!, r.GetValue(tokens)!, r.GetValue(format)!, r.GetValue(bits), r.GetValue(asFloat), r.GetValue(output)!));
+        return command;
+    }
+
+    public static int Run(string checkpoint, string[] configTokens, string format, string? bitsOption, bool asFloat, string output)
+    {
+        if (checkpoint.StartsWith("app:", StringComparison.Ordinal) || checkpoint.Contains('='))
             throw new UsageException("export: the first argument must be the checkpoint (see 'export --help')");
-        string checkpoint = cli.Positional[0];
-        string format = cli.GetChoice("--format", "onnx", "onnx", "safetensors");
-        string output = cli.Get("--out") ?? throw new UsageException("export: --out PATH is required");
-        var config = ConfigArgs.Load(cli.Positional.Skip(1));
+        var config = ConfigArgs.Load(configTokens);
 
         if (format == "onnx")
         {
-            bool asFloat = cli.Has("--float");
-            string bitsArg = cli.Get("--bits") ?? (asFloat ? "32" : throw new UsageException("export: --format onnx needs --bits B|all or --float"));
+            string bitsArg = bitsOption ?? (asFloat ? "32" : throw new UsageException("export: --format onnx needs --bits B|all or --float"));
             var bitsToExport = bitsArg == "all" ? config.BitsList.ToList() : [ParseBits(bitsArg, config)];
             if (asFloat && !bitsToExport.Contains(OnnxExporter.FloatBits)) bitsToExport.Add(OnnxExporter.FloatBits);
             if (bitsArg != "all" && bitsToExport.Count > 1)
@@ -62,7 +79,7 @@ internal static class ExportCommand
             }
             return 0;
         }
-        if (cli.Has("--bits") || cli.Has("--float")) throw new UsageException("export: --bits and --float apply to --format onnx only (safetensors holds every bit-width)");
+        if (bitsOption is not null || asFloat) throw new UsageException("export: --bits and --float apply to --format onnx only (safetensors holds every bit-width)");
         {
             var (channels, _, _, classes) = InputShape(config);
             using var model = LoadModel(config, checkpoint, channels, classes);

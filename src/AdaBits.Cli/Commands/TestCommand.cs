@@ -1,26 +1,38 @@
+using System.CommandLine;
 using AdaBits.Config;
 using AdaBits.Training;
 
 namespace AdaBits.Cli.Commands;
 
 /// <summary>`adabits test app:CFG [pretrained_file=PATH] [--json]`: evaluates a checkpoint at every bit-width.</summary>
-internal static class TestCommand
+internal sealed class TestCommand : CliCommand
 {
     const string Help = """
-        usage: adabits test app:CONFIG.yml [pretrained_file=PATH] [key=value ...] [--json]
+        evaluate a checkpoint at every bit-width of the config
 
         Evaluates a checkpoint on the config's validation set at every bit-width of bits_list
         and prints a table (--json: the "val" object of results.json). The checkpoint is
         pretrained_file (a path, or the reference's pretrained_dir/<setting>/<file>), else
-        <log_dir>/<experiment setting>/best_model.pt. pretrained_model_remap_keys=True renames
-        pretrained_file's keys by position onto the model's (the reference's key remap).
+        best_model.pt in the run folder (as train names it; see 'adabits train --help').
+        pretrained_model_remap_keys=True renames pretrained_file's keys by position onto the
+        model's (the reference's key remap).
         """;
 
-    public static int Run(string[] args)
+    public override int Order => 20;
+
+    public override Command Build()
     {
-        if (CliMain.Help(args, Help)) return 0;
-        bool json = args.Contains("--json");
-        var config = ConfigArgs.Load(args.Where(a => a != "--json"));
+        var command = new Command("test", Help);
+        var tokens = CliOptions.ConfigTokens(command);
+        var json = CliOptions.Flag("--json", "Print only the \"val\" object of results.json");
+        command.Options.Add(json);
+        command.SetAction(r => Run(r.GetValue(tokens)!, r.GetValue(json)));
+        return command;
+    }
+
+    public static int Run(string[] args, bool json)
+    {
+        var config = ConfigArgs.Load(args);
         return Evaluate(config, json);
     }
 

@@ -1,27 +1,42 @@
+using System.CommandLine;
 using AdaBits.Config;
 using AdaBits.Training;
 
 namespace AdaBits.Cli.Commands;
 
 /// <summary>`adabits train app:CFG [bs:N] [key=value ...]`: the reference's train.py.</summary>
-internal static class TrainCommand
+internal sealed class TrainCommand : CliCommand
 {
     const string Help = """
-        usage: adabits train app:CONFIG.yml [bs:N] [key=value ...]
+        train a model from a YAML config (app:CFG [bs:N] [key=value ...])
 
         Trains the model the config describes (joint adaptive training over bits_list when
-        adaptive_training is on) and validates it every epoch. Outputs go to
-        <log_dir>/<experiment setting>/: config.yml, train.log, metrics.jsonl, results.json,
-        best_model.pt and latest_checkpoint.pt. A run whose folder holds latest_checkpoint.pt
-        resumes where it stopped. key=value overrides any config key (value read as YAML),
-        e.g. num_epochs=1 train_limit=6400 log_dir=/tmp/run. With test_only: True it only
-        evaluates (like 'adabits test').
+        adaptive_training is on) and validates it every epoch. The run folder, printed first, is
+        <log_dir>/<config file stem>-<8 hex digits of the experiment setting's hash> (log_layout:
+        reference: the original's nested <log_dir>/<experiment setting>/; run_dir=PATH: exactly PATH).
+        It gets config.yml, train.log, metrics.jsonl, results.json, best_model.pt and
+        latest_checkpoint.pt. A run whose folder holds latest_checkpoint.pt resumes where it stopped
+        (a run begun under the reference layout is found and continued there). key=value overrides
+        any config key (value read as YAML), e.g. num_epochs=1 train_limit=6400 log_dir=/tmp/run.
+        With test_only: True it only evaluates (like 'adabits test').
         """;
+
+    public override int Order => 10;
+
+    public override Command Build()
+    {
+        var command = new Command("train", Help);
+        var tokens = CliOptions.ConfigTokens(command);
+        command.SetAction(r => Run(r.GetValue(tokens)!));
+        return command;
+    }
 
     public static int Run(string[] args)
     {
-        if (CliMain.Help(args, Help)) return 0;
         var config = ConfigArgs.Load(args);
+        bool olderLayout = config.LogLayout == RunFolder.DefaultLayout && string.IsNullOrEmpty(config.RunDirOverride)
+            && config.RunDir == RunFolder.ReferencePath(config);
+        Console.WriteLine($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
         if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
         using var log = new RunLog();
         using var stop = StopSignal.Register(log.Line);
@@ -38,8 +53,6 @@ internal static class ConfigArgs
     public static TrainConfig Load(IEnumerable<string> args)
     {
         var tokens = args.ToList();
-        var option = tokens.FirstOrDefault(t => t.StartsWith("--", StringComparison.Ordinal) || t.StartsWith('-'));
-        if (option is not null) throw new UsageException($"unknown option '{option}'");
         try
         {
             return ConfigLoader.Load(tokens, w => Console.Error.WriteLine($"adabits: warning: {w}"));

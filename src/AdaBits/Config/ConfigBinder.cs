@@ -191,6 +191,8 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
             UseDiffSeed = Opt("use_diff_seed", false, AsBool),
             StochValid = Opt("stoch_valid", false, AsBool),
             LogDir = Req("log_dir", AsString),
+            LogLayout = OneOf("log_layout", Opt("log_layout", RunFolder.DefaultLayout, AsString), [RunFolder.DefaultLayout, RunFolder.ReferenceLayout]),
+            RunDirOverride = Opt("run_dir", "", AsString),
             Model = Req("model", AsString) is { Length: > 0 } model ? model : throw Invalid("model", "must name a model, got ''"),
             Depth = Positive("depth", Nullable("depth", (k, v) => AsInt(k, v))),
             WidthMult = widthMult,

@@ -11,7 +11,7 @@ public static class ConfigKeys
         "batch_size", "num_gpus_per_job", "batch_size_per_gpu", "dataset", "dataset_dir", "data_transforms",
         "data_loader", "data_loader_workers", "bad_images", "drop_last", "normalize", "crop_padding", "horizontal_flip",
         "train_limit", "val_limit", "num_classes", "image_size", "topk", "test_only", "random_seed",
-        "use_diff_seed", "stoch_valid", "log_dir", "model", "depth", "width_mult", "width_divisor", "min_width",
+        "use_diff_seed", "stoch_valid", "log_dir", "log_layout", "run_dir", "model", "depth", "width_mult", "width_divisor", "min_width",
         "reset_parameters", "profiling", "profiling_only", "model_profiling_verbose", "distributed",
         "distributed_all_reduce", "fp_pretrained_file", "pretrained_dir", "pretrained_file",
         "pretrained_model_remap_keys", "device", "log_interval", "fused", "nan_policy", "nan_max_skips",
@@ -46,12 +46,16 @@ public static class ConfigKeys
 
     /// <summary>The key a common synonym stands for (learning_rate: lr), else the known or ignored key nearest to <paramref name="key"/> by edit distance, when it is within
     /// max(2, len/3) edits; else null.</summary>
-    public static string? Suggest(string key)
+    public static string? Suggest(string key) => Nearest(key, Known.Concat(Ignored));
+
+    /// <summary>The candidate nearest to <paramref name="key"/> by edit distance, when it is within max(2, len/3) edits;
+    /// else null (config keys here, command and option names on the command line).</summary>
+    public static string? Nearest(string key, IEnumerable<string> candidates)
     {
         if (ConfigHints.Synonym(key) is { } synonym) return synonym;
         string? best = null;
         int bestDistance = int.MaxValue;
-        foreach (string candidate in Known.Concat(Ignored))
+        foreach (string candidate in candidates)
         {
             int d = EditDistance(key, candidate);
             if (d < bestDistance) (best, bestDistance) = (candidate, d);

@@ -79,11 +79,16 @@ public static partial class ConfigLoader
         var raw = new OrderedDictionary<string, object?>();
         var origins = new Dictionary<string, string>();
         var warned = new HashSet<string>();
+        var ignored = new OrderedDictionary<string, List<string>>();   // origin -> its ignored keys: one warning line per file
         void Accept(string key, object? value, string origin)
         {
             if (ConfigKeys.IsIgnored(key))
             {
-                if (warned.Add(key)) warn($"{origin}: key '{key}' is accepted for compatibility and ignored");
+                if (warned.Add(key))
+                {
+                    if (!ignored.TryGetValue(origin, out var keys)) ignored[origin] = keys = [];
+                    keys.Add(key);
+                }
             }
             else if (!ConfigKeys.IsKnown(key))
             {
@@ -95,6 +100,10 @@ public static partial class ConfigLoader
         }
         foreach (var (key, value) in map) Accept(key, value, sourceName);
         foreach (var o in overrides) Accept(o.Key, o.Value, o.Origin);
+        foreach (var (origin, keys) in ignored)
+            warn(keys.Count == 1
+                ? $"{origin}: key '{keys[0]}' is accepted for compatibility and ignored"
+                : $"{origin}: keys {string.Join(", ", keys.Select(k => $"'{k}'"))} are accepted for compatibility and ignored");
 
         var binder = new ConfigBinder(raw, origins, sourceName);
         TrainConfig config = binder.Bind();

@@ -36,6 +36,8 @@ internal static class ConfigYamlWriter
             ["use_diff_seed"] = c.UseDiffSeed,
             ["stoch_valid"] = c.StochValid,
             ["log_dir"] = c.LogDir,
+            ["log_layout"] = c.LogLayout,
+            ["run_dir"] = c.RunDirOverride,
             ["model"] = c.Model,
             ["depth"] = c.Depth,
             ["width_mult"] = c.WidthMult,
@@ -100,6 +102,7 @@ internal static class ConfigYamlWriter
         sb.Append("# warmup_epochs 5; else warmup_epochs 0). Effective lr here: ")
           .Append(YamlText.FormatDouble(c.Lr)).Append(", warmup_epochs: ")
           .Append(c.WarmupEpochs.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("# experiment setting (").Append(RunFolder.SettingHash(c)).Append("): ").Append(RunFolder.Setting(c)).Append('\n');
         foreach (var (key, value) in Values(c))
             sb.Append(key).Append(": ").Append(YamlText.Format(value)).Append('\n');
         return sb.ToString();

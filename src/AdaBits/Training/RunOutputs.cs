@@ -53,9 +53,10 @@ public static class RunOutputs
         (writer ?? AtomicWriter.Default).Write(path, tmp => File.WriteAllLines(tmp, keep));
     }
 
-    /// <summary>{"bits_list": [...], "best_epoch": N, "val": {"8": {"top1", "top5", "loss"}, ...}, "seconds": S}.</summary>
+    /// <summary>{"bits_list": [...], "best_epoch": N, "val": {"8": {"top1", "top5", "loss"}, ...}, "seconds": S,
+    /// "experiment_setting": "bits_list_[8, 4]/adaptive_True/..."}.</summary>
     public static void WriteResults(string path, IReadOnlyList<Bits> bitsList, int bestEpoch,
-        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds, AtomicWriter? writer = null)
+        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds, string? experimentSetting = null, AtomicWriter? writer = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -67,6 +68,7 @@ public static class RunOutputs
             w.WritePropertyName("val");
             WriteVal(w, val);
             WriteNumber(w, "seconds", Math.Round(seconds, 1));
+            if (experimentSetting is not null) w.WriteString("experiment_setting", experimentSetting);
             w.WriteEndObject();
         }
         (writer ?? AtomicWriter.Default).WriteAllBytes(path, ms.ToArray());

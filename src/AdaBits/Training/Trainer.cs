@@ -120,7 +120,7 @@ public sealed class Trainer : IDisposable
         using var runLock = RunLock.Acquire(runDir, log.Line);
         log.AttachFile(Path.Combine(runDir, "train.log"));
         Writer.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
-        log.Line($"run folder: {runDir}");
+        log.FileLine($"run folder: {runDir}");   // the train command has printed it first
 
         var state = new RunState { Guard = new NonFiniteGuard(cfg.NanPolicy, cfg.NanMaxSkips, log.Line) };
         string latest = Path.Combine(runDir, LatestCheckpoint);
@@ -180,7 +180,8 @@ public sealed class Trainer : IDisposable
         if (state.BestMetrics is null)
             throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
-        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds, Writer);
+        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds,
+            RunFolder.Setting(cfg), Writer);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
         log.Line($"report: {Reporting.RunReport.Write(runDir, Writer)}");
@@ -256,16 +257,16 @@ public sealed class Trainer : IDisposable
             state.Step++;
             b++;
             images += input.shape[0];
-            if (b % Math.Max(1, cfg.LogInterval) == 0 || b == batches)
+            bool logged = b % Math.Max(1, cfg.LogInterval) == 0 || b == batches;
+            if (logged || log.LiveUpdateDue)
             {
                 double elapsed = clock.Elapsed.TotalSeconds;
                 double perStep = elapsed / (b - resumedAt);
                 long stepsLeft = (long)(cfg.NumEpochs - epoch) * batches - b;
                 double eta = stepsLeft * perStep + (cfg.NumEpochs - epoch) * state.LastValSeconds;
-                string losses = string.Join(" ", meters.Select(p => $"{p.Key}:{p.Value.Result().Loss:F4}"));
-                string skipped = guard.Skipped > 0 ? $" skipped {guard.Skipped}" : "";
-                log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4}{skipped} " +
-                    $"{(images - imagesAtStart) / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+                log.Progress(new TrainProgress(epoch + 1, cfg.NumEpochs, b, batches,
+                    meters.Select(p => (p.Key, p.Value.Result().Loss)).ToList(), optimizer.Lr,
+                    (images - imagesAtStart) / Math.Max(elapsed, 1e-9), eta, guard.Skipped), logged);
             }
             bool stop = Stop?.Requested == true || state.Step >= StopAfterSteps;
             if (stop || (cfg.CheckpointIntervalSteps > 0 && state.Step % cfg.CheckpointIntervalSteps == 0 && b < batches))
