@@ -23,6 +23,7 @@ namespace AdaBits.Cli
               profile   params, MACs, BitOPs, bytes and latency per bit-width (app:CFG [--verbose] [--json])
               export    write a checkpoint as ONNX at one or every bit-width (or as safetensors)
               eval-onnx run an exported ONNX model on the validation set, compared with TorchSharp
+              mpi-check under mpirun: checks of the MPI set-up and of data-parallel training
 
             'adabits <command> --help' describes a command. Add --verbose for stack traces.
             """;
@@ -39,6 +40,7 @@ namespace AdaBits.Cli
             ["profile"] = ProfileCommand.Run,
             ["export"] = ExportCommand.Run,
             ["eval-onnx"] = EvalOnnxCommand.Run,
+            ["mpi-check"] = MpiCheckCommand.Run,
         };
 
         /// <summary>Commands that read --verbose themselves (it still turns on stack traces for them too).</summary>
@@ -65,14 +67,26 @@ namespace AdaBits.Cli
             catch (UsageException e)
             {
                 Console.Error.WriteLine($"adabits: {e.Message}");
+                AdaBits.Distributed.World.AbortIfJoined(2);
                 return 2;
             }
             catch (Exception e) when (!verbose)
             {
-                Console.Error.WriteLine($"adabits: error: {OneLine(e)}");
+                Console.Error.WriteLine($"adabits: error: {RankPrefix()}{OneLine(e)}");
+                // one rank's failure ends every rank of the job at once (they would wait in the next collective)
+                AdaBits.Distributed.World.AbortIfJoined(1);
+                return 1;
+            }
+            catch (Exception e) when (AdaBits.Distributed.World.Joined)
+            {
+                Console.Error.WriteLine(e);   // --verbose: the stack trace, then the same abort
+                AdaBits.Distributed.World.AbortIfJoined(1);
                 return 1;
             }
         }
+
+        static string RankPrefix() =>
+            AdaBits.Distributed.World.Joined ? $"rank {AdaBits.Distributed.World.Process.Rank}: " : "";
 
         static string OneLine(Exception e)
         {

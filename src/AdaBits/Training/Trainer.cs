@@ -4,6 +4,7 @@ using System.Text.Json;
 using AdaBits.Checkpoints;
 using AdaBits.Config;
 using AdaBits.Data;
+using AdaBits.Distributed;
 using AdaBits.Modules;
 using AdaBits.Plotting;
 using TorchSharp;
@@ -31,6 +32,9 @@ public sealed class Trainer : IDisposable
 
     readonly TrainConfig cfg;
     readonly RunLog log;
+    readonly DataParallel dp;
+    /// <summary>Only rank 0 writes the run folder.</summary>
+    bool Writes => dp.World.IsRoot;
     readonly Device device;
     readonly DataLoader? trainLoader;
     readonly DataLoader valLoader;
@@ -49,9 +53,10 @@ public sealed class Trainer : IDisposable
     public Trainer(TrainConfig config, RunLog log, bool training)
     {
         cfg = config;
-        this.log = log;
-        if (config.Distributed)
-            log.Line("distributed: True, but multi-process training is not implemented: training as a world of one");
+        var world = World.Process;
+        this.log = world.IsRoot ? log : new RunLog(TextWriter.Null, interactive: false);
+        dp = new DataParallel(world, config, this.log.Line);
+        log = this.log;
         device = DeviceFor(config.Device);
         manual_seed(config.RandomSeed);
         var (train, val) = DataSources.Load(config, log.Line, needTrain: training);
@@ -61,11 +66,11 @@ public sealed class Trainer : IDisposable
         classifier = Model.modules().OfType<QLinear>().LastOrDefault();
         inputShape = [val.Channels, val.Height, val.Width];
         var valTransform = DataSources.Transform(config, training: false);
-        valLoader = new DataLoader(val, config.BatchSize, shuffle: false, config.DropLast, valTransform,
-            config.DataLoaderWorkers, config.RandomSeed);
+        valLoader = new DataLoader(val, dp.LocalBatch(config), shuffle: false, config.DropLast, valTransform,
+            config.DataLoaderWorkers, config.RandomSeed, shard: dp.Shard(training: false));
         if (train is not null)
-            trainLoader = new DataLoader(train, config.BatchSize, shuffle: true, config.DropLast,
-                DataSources.Transform(config, training: true), config.DataLoaderWorkers, config.RandomSeed);
+            trainLoader = new DataLoader(train, dp.LocalBatch(config), shuffle: true, config.DropLast,
+                DataSources.Transform(config, training: true), config.DataLoaderWorkers, config.RandomSeed, shard: dp.Shard(training: true));
     }
 
     public static Device DeviceFor(string name)
@@ -108,9 +113,12 @@ public sealed class Trainer : IDisposable
         }
         using var optimizer = BuildOptimizer();
         string runDir = cfg.RunDir;
-        Directory.CreateDirectory(runDir);
-        log.AttachFile(Path.Combine(runDir, "train.log"));
-        AtomicFile.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
+        if (Writes)
+        {
+            Directory.CreateDirectory(runDir);
+            log.AttachFile(Path.Combine(runDir, "train.log"));
+            AtomicFile.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
+        }
         log.Line($"run folder: {runDir}");
 
         var state = new RunState();
@@ -122,8 +130,9 @@ public sealed class Trainer : IDisposable
             log.Line($"Loaded full precision model {fp} ({n} tensors, BN copies and clipping levels expanded)");
         }
         if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg), cfg.PretrainedModelRemapKeys);
-        if (File.Exists(latest)) Resume(latest, optimizer, state);
-        else WriteProfile(runDir);
+        if (dp.ShareCheckpoint(latest) is string resumeFrom) Resume(resumeFrom, optimizer, state);
+        else if (Writes) WriteProfile(runDir);
+        dp.BroadcastModel(Model);
 
         var total = Stopwatch.StartNew();
         double secondsBefore = state.Seconds;
@@ -148,7 +157,8 @@ public sealed class Trainer : IDisposable
                 log.Line(EpochLine("val", shown, bits, m, state.LastValSeconds));
                 lines.Add(RunOutputs.MetricsLine(shown, "val", bits, m, lr, state.LastValSeconds));
             }
-            RunOutputs.AppendMetrics(runDir, lines);
+            if (dp.EpochCommLine(shown, cfg.NumEpochs) is string comm) log.Line(comm);
+            if (Writes) RunOutputs.AppendMetrics(runDir, lines);
 
             // The reference's rule: mean over bit-widths of the 3-decimal top-1 errors, strictly lower wins.
             double score = valMetrics.Values.Average(m => Math.Round(m.Top1Error, 3, MidpointRounding.ToEven));
@@ -157,12 +167,12 @@ public sealed class Trainer : IDisposable
                 state.BestVal = score;
                 state.BestEpoch = shown;
                 state.BestMetrics = valMetrics;
-                CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) });
+                if (Writes) CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) });
                 log.Line($"New best validation top1 error: {score:F3}");
             }
             state.LastEpoch = epoch;
             state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
-            SaveLatest(latest, optimizer, state);
+            if (Writes) SaveLatest(latest, optimizer, state);
             if (StopAfterEpochs is int stop && epoch + 1 >= stop)
                 throw new OperationCanceledException($"stopped after epoch {epoch + 1}");
         }
@@ -170,6 +180,7 @@ public sealed class Trainer : IDisposable
         if (state.BestMetrics is null)
             throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
+        if (!Writes) return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
         RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
@@ -201,6 +212,7 @@ public sealed class Trainer : IDisposable
             using var scope = NewDisposeScope();
             var x = input.to(device);
             var y = target.to(device);
+            dp.BeginStep();
             optimizer.ZeroGrad();
             foreach (var bits in TrainBits)
             {
@@ -209,10 +221,12 @@ public sealed class Trainer : IDisposable
                 var logits = Model.call(x);
                 var loss = nn.functional.cross_entropy(logits, y);
                 loss.backward();
+                dp.AfterBackward(Model.parameters(), lastOfStep: bits == TrainBits[^1]);
                 meters[bits].Add(logits, y, loss.item<float>());
             }
             optimizer.Lr = optimizer.BaseLr * schedule.Factor(state.Step, epoch);
             optimizer.Step();
+            dp.EndStep();
             state.Step++;
             b++;
             images += input.shape[0];
@@ -224,10 +238,10 @@ public sealed class Trainer : IDisposable
                 double eta = stepsLeft * perStep + (cfg.NumEpochs - epoch) * state.LastValSeconds;
                 string losses = string.Join(" ", meters.Select(p => $"{p.Key}:{p.Value.Result().Loss:F4}"));
                 log.Progress($"epoch {epoch + 1}/{cfg.NumEpochs} step {b}/{batches} loss {losses} lr {optimizer.Lr:G4} " +
-                    $"{images / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
+                    $"{images * dp.World.Size / Math.Max(elapsed, 1e-9):F0} img/s ETA {RunOutputs.Duration(eta)}");
             }
         }
-        return meters.ToDictionary(p => p.Key, p => p.Value.Result());
+        return dp.Reduce(meters);
     }
 
     /// <summary>Evaluates the model at every bit-width (the last one only when not adaptive), on the validation set.</summary>
@@ -253,7 +267,7 @@ public sealed class Trainer : IDisposable
                 meters[bits].Add(logits, y, loss.item<float>());
             }
         }
-        return meters.ToDictionary(p => p.Key, p => p.Value.Result());
+        return dp.Reduce(meters);
     }
 
     Optimizer BuildOptimizer()
@@ -318,7 +332,7 @@ public sealed class Trainer : IDisposable
         state.Seconds = Convert.ToDouble(ckpt["seconds"]);
         state.LastValSeconds = Convert.ToDouble(ckpt["last_val_seconds"]);
         if (ckpt["rng_state"] is Tensor rng) set_rng_state(rng);
-        RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1);
+        if (Writes) RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1);
         log.Line($"resumed from {path}: {state.LastEpoch + 1} of {cfg.NumEpochs} epochs done");
     }
 
@@ -341,6 +355,7 @@ public sealed class Trainer : IDisposable
     {
         trainLoader?.Dispose();
         valLoader.Dispose();
+        dp.Dispose();
         Model.Dispose();
     }
 }
