@@ -120,6 +120,7 @@ internal static class MpiCheckCommand
         using var optSingle = new Sgd(ps, 0.05, 0.9, true, p => Optimizer.ReferenceWeightDecay(p, 1e-4));
         using var buckets = new GradientBuckets(world, pm, capBytes: 16 << 10);   // small: several buckets
 
+        using var initial = cat(ps.Select(p => p.detach().flatten()).ToArray());
         var stepsOut = new List<Dictionary<string, object>>();
         bool ok = true;
         for (int s = 0; s < steps; s++)
@@ -137,8 +138,9 @@ internal static class MpiCheckCommand
             double diff = (flat - flatSingle).abs().max().item<float>();
             double scale = flatSingle.abs().max().item<float>();
             bool views = buckets.GradientsAreViews();
+            double moved = (flatSingle - initial).abs().max().item<float>();
             ok &= differ[0] == 0 && views && diff <= 1e-5 * Math.Max(1, scale);
-            stepsOut.Add(new() { ["step"] = s + 1, ["max_diff"] = diff, ["max_abs"] = scale, ["ranks_identical"] = differ[0] == 0, ["grads_are_views"] = views });
+            stepsOut.Add(new() { ["step"] = s + 1, ["max_diff"] = diff, ["max_abs"] = scale, ["moved"] = moved, ["ranks_identical"] = differ[0] == 0, ["grads_are_views"] = views });
             if (world.IsRoot)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"step {s + 1}: max |data-parallel - one process| = {diff:E2} (weights up to {scale:F3}), ranks bitwise identical: {differ[0] == 0}, grads are bucket views: {views}"));
