@@ -12,6 +12,7 @@ internal static class BenchCommand
         usage: adabits bench quant-overhead [--batch 128] [--rounds 40] [--warmup 5]
                adabits bench data --dataset NAME --dir DIR [--batch 256] [--workers N] [--seconds 10]
                                   [--transforms NAME] [--bad-images fail|skip] [--generate N]
+               mpirun -np 2 adabits bench comm [--batch 128] [--rounds 40] [--warmup 5]
 
         quant-overhead: the cost of fake quantization on the CIFAR ResNet-20 shape (3x32x32, random
         data). Measures, interleaved in one run, a training step (forward, backward, SGD step) and an
@@ -27,6 +28,12 @@ internal static class BenchCommand
         and prints, last, images_per_second: decoded and transformed training images per second.
         --generate N first writes N synthetic 500x375 JPEGs (quality 90, 10 class folders) into
         DIR/train and 10 into DIR/val, for a measurement without ImageNet.
+
+        comm (under an MPI launcher, 2 or more ranks): data-parallel training steps of the 4-bit
+        ResNet-20 of quant-overhead at a global batch of --batch (batch / ranks per rank, random data),
+        gradients averaged by the trainer's in-place bucket all-reduce. Prints the median step and
+        all-reduce times, the all-reduce alone right after a barrier (the transfer without waiting for
+        a slower rank), and, last, comm_share: all-reduce time over step time, summed over the rounds.
         """;
 
     internal static int Run(string[] args)
@@ -34,7 +41,7 @@ internal static class BenchCommand
         if (CliMain.Help(args, Help)) return 0;
         var a = new CliArgs("bench", args, new HashSet<string> { "--batch", "--rounds", "--warmup", "--dataset", "--dir", "--workers",
             "--seconds", "--transforms", "--bad-images", "--generate" }, new HashSet<string>());
-        if (a.Positional.Count != 1) throw new UsageException("bench: name one benchmark: quant-overhead, data");
+        if (a.Positional.Count != 1) throw new UsageException("bench: name one benchmark: quant-overhead, data, comm");
         if (a.Positional[0] == "data" && a.Has("--generate"))
             Generate(a.Get("--dir") ?? throw new UsageException("bench data: --dir is required"), a.GetInt("--generate", 1000, 10, 10_000_000));
         if (a.Positional[0] == "data")
@@ -42,7 +49,9 @@ internal static class BenchCommand
                 a.Get("--dir") ?? throw new UsageException("bench data: --dir is required"),
                 a.GetInt("--batch", 256, 1, 65536), a.GetInt("--workers", Environment.ProcessorCount, 0, 256),
                 a.GetInt("--seconds", 10, 1, 36000), a.Get("--transforms"), a.GetChoice("--bad-images", "fail", "fail", "skip"));
-        if (a.Positional[0] != "quant-overhead") throw new UsageException($"bench: unknown benchmark '{a.Positional[0]}' (known: quant-overhead, data)");
+        if (a.Positional[0] == "comm")
+            return Comm(a.GetInt("--batch", 128, 1, 65536), a.GetInt("--rounds", 40, 3, 1000), a.GetInt("--warmup", 5, 0, 100));
+        if (a.Positional[0] != "quant-overhead") throw new UsageException($"bench: unknown benchmark '{a.Positional[0]}' (known: quant-overhead, data, comm)");
         return QuantOverhead(a.GetInt("--batch", 128, 1, 4096), a.GetInt("--rounds", 40, 3, 1000), a.GetInt("--warmup", 5, 0, 100));
     }
 
@@ -105,6 +114,64 @@ internal static class BenchCommand
         double rate = images / clock.Elapsed.TotalSeconds;
         Console.WriteLine($"{images} images in {clock.Elapsed.TotalSeconds:F2} s");
         Console.WriteLine($"images_per_second: {rate:F1}");
+        return 0;
+    }
+
+    static int Comm(int batch, int rounds, int warmup)
+    {
+        var world = AdaBits.Distributed.World.Process;
+        if (!world.IsDistributed)
+            throw new UsageException("bench comm: run it under an MPI launcher with 2 or more ranks (mpirun -np 2 ./adabits bench comm)");
+        if (batch % world.Size != 0) throw new UsageException($"bench comm: --batch {batch} is not divisible by the {world.Size} ranks");
+        int? threads = world.ApplyThreadCount();
+        int local = batch / world.Size;
+        torch.manual_seed(0);
+        var options = new QuantOptions { BitsList = [new Bits(4)], Clamp = true, Rescale = true, RescaleConv = true };
+        using var q = new QResNetCifar(options).SetBits(4);
+        AdaBits.Distributed.DataParallel.BroadcastModel(world, q);
+        var parameters = q.parameters().ToArray();
+        torch.manual_seed(1 + world.Rank);
+        using var x = randint(0, 256, [local, 3, 32, 32]).to(float32);
+        using var y = randint(0, 10, [local]);
+        using var opt = new AdaBits.Training.Sgd(parameters, 0.01, 0.9, false, _ => 0);
+        using var buckets = new AdaBits.Distributed.GradientBuckets(world, parameters);
+        q.train();
+        var step = new List<double>(); var comm = new List<double>(); var bare = new List<double>();
+        for (int r = 0; r < warmup + rounds; r++)
+        {
+            double before = buckets.Seconds;
+            var sw = Stopwatch.StartNew();
+            using (NewDisposeScope())
+            {
+                opt.ZeroGrad();
+                nn.functional.cross_entropy(q.call(x), y).backward();
+                buckets.AllReduceAverage();
+                opt.Step();
+            }
+            double ms = sw.Elapsed.TotalMilliseconds, c = (buckets.Seconds - before) * 1000;
+            // the same all-reduce once more after a barrier: the transfer itself, without waiting for a slower rank
+            world.Barrier();
+            var bw = Stopwatch.StartNew();
+            foreach (var b in buckets.Buckets) world.AllReduceSum(b);
+            double alone = bw.Elapsed.TotalMilliseconds;
+            world.Barrier();
+            if (r >= warmup) { step.Add(ms); comm.Add(c); bare.Add(alone); }
+        }
+        // comm_share over every rank: all-reduce seconds over step seconds, both summed over the ranks
+        double Median(List<double> v) { var o = v.Order().ToList(); return o.Count % 2 == 1 ? o[o.Count / 2] : (o[o.Count / 2 - 1] + o[o.Count / 2]) / 2; }
+        double[] sums = [step.Sum(), comm.Sum()];
+        world.AllReduceSum(sums.AsSpan());
+        if (world.IsRoot)
+        {
+            long n = parameters.Sum(p => p.numel());
+            Console.WriteLine($"ResNet-20 4-bit, global batch {batch} = {world.Size} ranks x {local}, {threads?.ToString() ?? "OMP_NUM_THREADS"} threads per rank, " +
+                $"{n:N0} parameters ({n * 4 / 1e6:F2} MB of gradients, {buckets.Count} bucket(s)), {rounds} rounds after {warmup} warm-up");
+            Console.WriteLine($"step_ms (median, rank 0): {Median(step):F1}");
+            Console.WriteLine($"allreduce_in_step_ms (median, rank 0, waiting included): {Median(comm):F2}");
+            Console.WriteLine($"allreduce_after_barrier_ms (median, rank 0): {Median(bare):F2}");
+            Console.WriteLine($"comm_share_median_step (rank 0): {Median(comm) / Median(step):F4}");
+            Console.WriteLine($"comm_share: {sums[1] / sums[0]:F4}");
+        }
         return 0;
     }
 
