@@ -42,7 +42,7 @@ public sealed class DataParallel : IDisposable
             throw new ArgumentException($"{config.SourcePath}: batch_size {config.BatchSize} is not divisible by the {world.Size} ranks (each rank takes batch_size / ranks)");
         int? threads = world.ApplyThreadCount();
         log($"data-parallel: {world.Size} ranks ({world.LauncherName}, {world.LocalSize} on this machine), batch {config.BatchSize} = {world.Size} x {LocalBatch(config)}, " +
-            $"{threads?.ToString() ?? Environment.GetEnvironmentVariable("OMP_NUM_THREADS") + " (OMP_NUM_THREADS)"} threads per rank, gradients averaged " +
+            $"{threads?.ToString() ?? Environment.GetEnvironmentVariable("OMP_NUM_THREADS") + " (OMP_NUM_THREADS)"} thread(s) per rank, gradients averaged " +
             (OncePerStep ? "once per step (distributed_all_reduce)" : "after every bit-width's backward"));
         if (!config.Distributed) log("(distributed: False in the config, but an MPI launcher started this process with several ranks: training data-parallel)");
     }
