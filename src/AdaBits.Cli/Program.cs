@@ -33,11 +33,20 @@ namespace AdaBits.Cli
             catch (UsageException e)
             {
                 Console.Error.WriteLine($"adabits: {e.Message}");
+                AdaBits.Distributed.World.AbortIfJoined(2);
                 return 2;
             }
             catch (Exception e) when (!verbose)
             {
-                Console.Error.WriteLine($"adabits: error: {OneLine(e)}");
+                Console.Error.WriteLine($"adabits: error: {RankPrefix()}{OneLine(e)}");
+                // one rank's failure ends every rank of the job at once (they would wait in the next collective)
+                AdaBits.Distributed.World.AbortIfJoined(1);
+                return 1;
+            }
+            catch (Exception e) when (AdaBits.Distributed.World.Joined)
+            {
+                Console.Error.WriteLine(e);   // --verbose: the stack trace, then the same abort
+                AdaBits.Distributed.World.AbortIfJoined(1);
                 return 1;
             }
         }
@@ -86,6 +95,9 @@ namespace AdaBits.Cli
             command.SetAction(int (ParseResult r) => throw new UsageException(
                 $"{command.Name}: name one of: {string.Join(", ", command.Subcommands.Select(s => s.Name))} (see '{command.Name} --help')"));
         }
+
+        static string RankPrefix() =>
+            AdaBits.Distributed.World.Joined ? $"rank {AdaBits.Distributed.World.Process.Rank}: " : "";
 
         static string OneLine(Exception e)
         {

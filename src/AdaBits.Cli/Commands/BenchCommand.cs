@@ -55,7 +55,8 @@ internal sealed class BenchDataCommand : CliCommand
         and prints, last, images_per_second: decoded and transformed training images per second.
         --generate N first writes N synthetic 500x375 JPEGs (quality 90, 10 class folders) into
         DIR/train and 10 into DIR/val, for a measurement without ImageNet.
-        """;
+
+""";
 
     public override string Parent => "bench";
 
@@ -77,6 +78,32 @@ internal sealed class BenchDataCommand : CliCommand
                 r.GetResult(workers) is { Implicit: false } ? r.GetValue(workers) : Environment.ProcessorCount,
                 r.GetValue(seconds), r.GetValue(transforms), r.GetValue(badImages)!);
         });
+        return command;
+    }
+}
+
+/// <summary>`mpirun -np N adabits bench comm`.</summary>
+internal sealed class BenchCommCommand : CliCommand
+{
+    const string Help = """
+        the communication share of data-parallel training steps (under mpirun)
+
+        Under an MPI launcher with 2 or more ranks: data-parallel training steps of the 4-bit
+        ResNet-20 of quant-overhead at a global batch of --batch (batch / ranks per rank, random data),
+        gradients averaged by the trainer's in-place bucket all-reduce. Prints the median step and
+        all-reduce times, the all-reduce alone right after a barrier (the transfer without waiting for
+        a slower rank), and, last, comm_share: all-reduce time over step time, summed over the rounds.
+        """;
+
+    public override string Parent => "bench";
+
+    public override Command Build()
+    {
+        var batch = CliOptions.Int("--batch", "Global batch size (split over the ranks)", 128, 1, 65536);
+        var rounds = CliOptions.Int("--rounds", "Timed rounds", 40, 3, 1000);
+        var warmup = CliOptions.Int("--warmup", "Warm-up rounds", 5, 0, 100);
+        var command = new Command("comm", Help) { batch, rounds, warmup };
+        command.SetAction(r => BenchCommand.Comm(r.GetValue(batch), r.GetValue(rounds), r.GetValue(warmup)));
         return command;
     }
 }
@@ -143,6 +170,64 @@ internal static class BenchCommand
         double rate = images / clock.Elapsed.TotalSeconds;
         Console.WriteLine($"{images} images in {clock.Elapsed.TotalSeconds:F2} s");
         Console.WriteLine($"images_per_second: {rate:F1}");
+        return 0;
+    }
+
+    internal static int Comm(int batch, int rounds, int warmup)
+    {
+        var world = AdaBits.Distributed.World.Process;
+        if (!world.IsDistributed)
+            throw new UsageException("bench comm: run it under an MPI launcher with 2 or more ranks (mpirun -np 2 ./adabits bench comm)");
+        if (batch % world.Size != 0) throw new UsageException($"bench comm: --batch {batch} is not divisible by the {world.Size} ranks");
+        int? threads = world.ApplyThreadCount();
+        int local = batch / world.Size;
+        torch.manual_seed(0);
+        var options = new QuantOptions { BitsList = [new Bits(4)], Clamp = true, Rescale = true, RescaleConv = true };
+        using var q = new QResNetCifar(options).SetBits(4);
+        AdaBits.Distributed.DataParallel.BroadcastModel(world, q);
+        var parameters = q.parameters().ToArray();
+        torch.manual_seed(1 + world.Rank);
+        using var x = randint(0, 256, [local, 3, 32, 32]).to(float32);
+        using var y = randint(0, 10, [local]);
+        using var opt = new AdaBits.Training.Sgd(parameters, 0.01, 0.9, false, _ => 0);
+        using var buckets = new AdaBits.Distributed.GradientBuckets(world, parameters);
+        q.train();
+        var step = new List<double>(); var comm = new List<double>(); var bare = new List<double>();
+        for (int r = 0; r < warmup + rounds; r++)
+        {
+            double before = buckets.Seconds;
+            var sw = Stopwatch.StartNew();
+            using (NewDisposeScope())
+            {
+                opt.ZeroGrad();
+                nn.functional.cross_entropy(q.call(x), y).backward();
+                buckets.AllReduceAverage();
+                opt.Step();
+            }
+            double ms = sw.Elapsed.TotalMilliseconds, c = (buckets.Seconds - before) * 1000;
+            // the same all-reduce once more after a barrier: the transfer itself, without waiting for a slower rank
+            world.Barrier();
+            var bw = Stopwatch.StartNew();
+            foreach (var b in buckets.Buckets) world.AllReduceSum(b);
+            double alone = bw.Elapsed.TotalMilliseconds;
+            world.Barrier();
+            if (r >= warmup) { step.Add(ms); comm.Add(c); bare.Add(alone); }
+        }
+        // comm_share over every rank: all-reduce seconds over step seconds, both summed over the ranks
+        double Median(List<double> v) { var o = v.Order().ToList(); return o.Count % 2 == 1 ? o[o.Count / 2] : (o[o.Count / 2 - 1] + o[o.Count / 2]) / 2; }
+        double[] sums = [step.Sum(), comm.Sum()];
+        world.AllReduceSum(sums.AsSpan());
+        if (world.IsRoot)
+        {
+            long n = parameters.Sum(p => p.numel());
+            Console.WriteLine($"ResNet-20 4-bit, global batch {batch} = {world.Size} ranks x {local}, {threads?.ToString() ?? "OMP_NUM_THREADS"} threads per rank, " +
+                $"{n:N0} parameters ({n * 4 / 1e6:F2} MB of gradients, {buckets.Count} bucket(s)), {rounds} rounds after {warmup} warm-up");
+            Console.WriteLine($"step_ms (median, rank 0): {Median(step):F1}");
+            Console.WriteLine($"allreduce_in_step_ms (median, rank 0, waiting included): {Median(comm):F2}");
+            Console.WriteLine($"allreduce_after_barrier_ms (median, rank 0): {Median(bare):F2}");
+            Console.WriteLine($"comm_share_median_step (rank 0): {Median(comm) / Median(step):F4}");
+            Console.WriteLine($"comm_share: {sums[1] / sums[0]:F4}");
+        }
         return 0;
     }
 

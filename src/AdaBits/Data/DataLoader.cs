@@ -36,10 +36,16 @@ public sealed class DataLoader : IDisposable
     public int BatchesPerEpoch { get; }
 
     /// <summary>Samples delivered per epoch.</summary>
-    public int SamplesPerEpoch => DropLast ? BatchesPerEpoch * BatchSize : data.Count;
+    public int SamplesPerEpoch => DropLast ? BatchesPerEpoch * BatchSize : Count;
+
+    /// <summary>This rank's part of every epoch (data-parallel training), or null for all of it.</summary>
+    public DistributedShard? Shard { get; }
+
+    /// <summary>Samples of an epoch before dropLast: the data set's, or the shard's share of it.</summary>
+    public int Count => Shard?.Count(data.Count) ?? data.Count;
 
     public DataLoader(IImageSource data, int batchSize, bool shuffle, bool dropLast, TransformSpec transform,
-        int workers, int seed, int prefetch = 4)
+        int workers, int seed, int prefetch = 4, DistributedShard? shard = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(transform);
@@ -62,12 +68,17 @@ public sealed class DataLoader : IDisposable
         Workers = workers;
         Seed = seed;
         Prefetch = prefetch;
-        BatchesPerEpoch = dropLast ? data.Count / batchSize : (data.Count + batchSize - 1) / batchSize;
+        Shard = shard?.Validate();
+        BatchesPerEpoch = dropLast ? Count / batchSize : (Count + batchSize - 1) / batchSize;
         lut = transform.Lut(data.Channels);
     }
 
-    /// <summary>The sample indices of an epoch in delivery order (all of them, before dropLast).</summary>
-    public int[] Order(int epoch) => Shuffle ? SampleRandom.Permutation(data.Count, Seed, epoch) : Enumerable.Range(0, data.Count).ToArray();
+    /// <summary>The sample indices of an epoch in delivery order (all of them, or the shard's, before dropLast).</summary>
+    public int[] Order(int epoch)
+    {
+        var order = Shuffle ? SampleRandom.Permutation(data.Count, Seed, epoch) : Enumerable.Range(0, data.Count).ToArray();
+        return Shard is null ? order : Shard.Select(order);
+    }
 
     /// <summary>The augmentation of one sample in one epoch: crop offsets (0..2p, top-left of the window in
     /// the padded image) and whether it is mirrored.</summary>
@@ -177,7 +188,7 @@ public sealed class DataLoader : IDisposable
 
     (Tensor Input, Tensor Target) Build(int[] order, int epoch, int batch)
     {
-        int start = batch * BatchSize, n = Math.Min(BatchSize, data.Count - start);
+        int start = batch * BatchSize, n = Math.Min(BatchSize, order.Length - start);
         int C = data.Channels, H = data.Height, W = data.Width, sample = C * H * W;
         var input = empty(new long[] { n, C, H, W }, ScalarType.Float32);
         var target = empty(new long[] { n }, ScalarType.Int64);

@@ -47,6 +47,19 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
         s.Correct.CopyTo(correct, 0);
     }
 
+    /// <summary>Sums the totals of every rank's meter into each (data-parallel training): all ranks then hold the epoch's metrics.</summary>
+    internal void AllReduce(Distributed.World world)
+    {
+        if (!world.IsDistributed) return;
+        Span<double> loss = [lossSum];
+        world.AllReduceSum(loss);
+        lossSum = loss[0];
+        long[] counts = [batches, samples, .. correct];
+        world.AllReduceSum(counts);
+        (batches, samples) = (counts[0], counts[1]);
+        counts.AsSpan(2).CopyTo(correct);
+    }
+
     public BitsMetrics Result()
     {
         var errors = new Dictionary<int, double>();

@@ -4,6 +4,7 @@ using System.Text.Json;
 using AdaBits.Checkpoints;
 using AdaBits.Config;
 using AdaBits.Data;
+using AdaBits.Distributed;
 using AdaBits.Modules;
 using AdaBits.IO;
 using TorchSharp;
@@ -31,6 +32,9 @@ public sealed class Trainer : IDisposable
 
     readonly TrainConfig cfg;
     readonly RunLog log;
+    readonly DataParallel dp;
+    /// <summary>Only rank 0 writes the run folder.</summary>
+    bool Writes => dp.World.IsRoot;
     readonly Device device;
     readonly DataLoader? trainLoader;
     readonly DataLoader valLoader;
@@ -57,9 +61,10 @@ public sealed class Trainer : IDisposable
     public Trainer(TrainConfig config, RunLog log, bool training)
     {
         cfg = config;
-        this.log = log;
-        if (config.Distributed)
-            log.Line("distributed: True, but multi-process training is not implemented: training as a world of one");
+        var world = World.Process;
+        this.log = world.IsRoot ? log : new RunLog(TextWriter.Null, interactive: false);
+        dp = new DataParallel(world, config, this.log.Line);
+        log = this.log;
         device = DeviceFor(config.Device);
         manual_seed(config.RandomSeed);
         var (train, val) = DataSources.Load(config, log.Line, needTrain: training);
@@ -69,11 +74,11 @@ public sealed class Trainer : IDisposable
         classifier = Model.modules().OfType<QLinear>().LastOrDefault();
         inputShape = [val.Channels, val.Height, val.Width];
         var valTransform = DataSources.Transform(config, training: false);
-        valLoader = new DataLoader(val, config.BatchSize, shuffle: false, config.DropLast, valTransform,
-            config.DataLoaderWorkers, config.RandomSeed);
+        valLoader = new DataLoader(val, dp.LocalBatch(config), shuffle: false, config.DropLast, valTransform,
+            config.DataLoaderWorkers, config.RandomSeed, shard: dp.Shard(training: false));
         if (train is not null)
-            trainLoader = new DataLoader(train, config.BatchSize, shuffle: true, config.DropLast,
-                DataSources.Transform(config, training: true), config.DataLoaderWorkers, config.RandomSeed);
+            trainLoader = new DataLoader(train, dp.LocalBatch(config), shuffle: true, config.DropLast,
+                DataSources.Transform(config, training: true), config.DataLoaderWorkers, config.RandomSeed, shard: dp.Shard(training: true));
     }
 
     public static Device DeviceFor(string name)
@@ -116,10 +121,13 @@ public sealed class Trainer : IDisposable
         }
         using var optimizer = BuildOptimizer();
         string runDir = cfg.RunDir;
-        Directory.CreateDirectory(runDir);
-        using var runLock = RunLock.Acquire(runDir, log.Line);
-        log.AttachFile(Path.Combine(runDir, "train.log"));
-        Writer.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
+        if (Writes) Directory.CreateDirectory(runDir);
+        using var runLock = Writes ? RunLock.Acquire(runDir, log.Line) : null;   // rank 0 alone writes the folder
+        if (Writes)
+        {
+            log.AttachFile(Path.Combine(runDir, "train.log"));
+            Writer.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
+        }
         log.FileLine($"run folder: {runDir}");   // the train command has printed it first
 
         var state = new RunState { Guard = new NonFiniteGuard(cfg.NanPolicy, cfg.NanMaxSkips, log.Line) };
@@ -131,8 +139,9 @@ public sealed class Trainer : IDisposable
             log.Line($"Loaded full precision model {fp} ({n} tensors, BN copies and clipping levels expanded)");
         }
         if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg), cfg.PretrainedModelRemapKeys);
-        if (File.Exists(latest)) Resume(latest, optimizer, state);
-        else WriteProfile(runDir);
+        if (dp.ShareCheckpoint(latest) is string resumeFrom) Resume(resumeFrom, optimizer, state);
+        else if (Writes) WriteProfile(runDir);
+        dp.BroadcastModel(Model);
 
         var total = Stopwatch.StartNew();
         double secondsBefore = state.Seconds;
@@ -156,7 +165,8 @@ public sealed class Trainer : IDisposable
                 log.Line(EpochLine("val", shown, bits, m, state.LastValSeconds));
                 lines.Add(RunOutputs.MetricsLine(shown, "val", bits, m, lr, state.LastValSeconds));
             }
-            RunOutputs.AppendMetrics(runDir, lines, Writer);
+            if (dp.EpochCommLine(shown, cfg.NumEpochs) is string comm) log.Line(comm);
+            if (Writes) RunOutputs.AppendMetrics(runDir, lines, Writer);
 
             // The reference's rule: mean over bit-widths of the 3-decimal top-1 errors, strictly lower wins.
             double score = valMetrics.Values.Average(m => Math.Round(m.Top1Error, 3, MidpointRounding.ToEven));
@@ -166,20 +176,21 @@ public sealed class Trainer : IDisposable
                 state.BestVal = score;
                 state.BestEpoch = shown;
                 state.BestMetrics = valMetrics;
-                CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) }, Writer);
+                if (Writes) CheckpointFile.Save(Path.Combine(runDir, BestModel), new Hashtable { ["model"] = CheckpointFile.ModelState(Model) }, Writer);
                 log.Line($"New best validation top1 error: {score:F3}");
             }
             state.LastEpoch = epoch;
             state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
-            SaveLatest(latest, optimizer, state);
+            if (Writes) SaveLatest(latest, optimizer, state);
             if (StopAfterEpochs is int stop && epoch + 1 >= stop)
                 throw new OperationCanceledException($"stopped after epoch {epoch + 1}");
-            if (Stop?.Requested == true) throw Stopped($"after epoch {shown}");
+            if (dp.AnyRank(Stop?.Requested == true)) throw Stopped($"after epoch {shown}");
         }
 
         if (state.BestMetrics is null)
             throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
+        if (!Writes) return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
         RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds,
             RunFolder.Setting(cfg), Writer);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
@@ -210,6 +221,7 @@ public sealed class Trainer : IDisposable
         state.Position = null;
         var parameters = Model.parameters().ToArray();
         var guard = state.Guard!;
+        bool collective = dp.World.IsDistributed;
         var clock = Stopwatch.StartNew();
         int resumedAt = b;
         long imagesAtStart = images;
@@ -220,6 +232,7 @@ public sealed class Trainer : IDisposable
             using var scope = NewDisposeScope();
             var x = input.to(device);
             var y = target.to(device);
+            dp.BeginStep();
             optimizer.ZeroGrad();
             // skip_step puts back what a dropped step changed besides the weights: BN statistics and the meters
             var restoreBuffers = guard.Skips ? NonFiniteGuard.SnapshotBuffers(Model) : null;
@@ -235,8 +248,19 @@ public sealed class Trainer : IDisposable
                 float lossValue = loss.item<float>();
                 if (!float.IsFinite(lossValue)) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
                 loss.backward();
-                if (!NonFiniteGuard.GradientsFinite(parameters)) { bad = ("gradient", $"{bits} bits"); break; }
+                // Data-parallel ranks must decide together: gradients are checked after they are averaged (the same
+                // on every rank), and a local non-finite loss is shared, so no rank leaves an all-reduce the others wait in.
+                if (!float.IsFinite(lossValue) && !collective) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
+                if (!float.IsFinite(lossValue)) bad ??= ($"loss ({lossValue})", $"{bits} bits on rank {dp.World.Rank}");
+                loss.backward();
+                dp.AfterBackward(Model.parameters(), lastOfStep: bits == TrainBits[^1]);
+                if (!collective && !NonFiniteGuard.GradientsFinite(parameters)) { bad = ("gradient", $"{bits} bits"); break; }
                 meters[bits].Add(logits, y, lossValue);
+            }
+            if (collective)
+            {
+                bool localBad = bad is not null || !NonFiniteGuard.GradientsFinite(parameters);
+                if (dp.AnyRank(localBad)) bad ??= ("gradient", "a bit-width of another rank");
             }
             if (bad is { } nonFinite)
             {
@@ -254,6 +278,7 @@ public sealed class Trainer : IDisposable
                     guard.OnNonFiniteWeights(epoch + 1, b + 1, batches);
                 guard.OnFiniteStep();
             }
+            dp.EndStep();
             state.Step++;
             b++;
             images += input.shape[0];
@@ -266,20 +291,21 @@ public sealed class Trainer : IDisposable
                 double eta = stepsLeft * perStep + (cfg.NumEpochs - epoch) * state.LastValSeconds;
                 log.Progress(new TrainProgress(epoch + 1, cfg.NumEpochs, b, batches,
                     meters.Select(p => (p.Key, p.Value.Result().Loss)).ToList(), optimizer.Lr,
-                    (images - imagesAtStart) / Math.Max(elapsed, 1e-9), eta, guard.Skipped), logged);
+                    (images - imagesAtStart) * dp.World.Size / Math.Max(elapsed, 1e-9), eta, guard.Skipped), logged);
             }
-            bool stop = Stop?.Requested == true || state.Step >= StopAfterSteps;
+            // a signal may reach the ranks at different steps: they stop together, at the first step any rank saw it
+            bool stop = dp.AnyRank(Stop?.Requested == true || state.Step >= StopAfterSteps);
             if (stop || (cfg.CheckpointIntervalSteps > 0 && state.Step % cfg.CheckpointIntervalSteps == 0 && b < batches))
             {
                 // The position inside the epoch: a run resumed from here trains the rest of it (an interval
                 // checkpoint at the epoch's last step would only repeat the one written after validation).
                 state.Position = EpochPosition.Of(epoch, b, images, secondsBefore + clock.Elapsed.TotalSeconds, meters);
-                SaveLatest(latest, optimizer, state);
+                if (Writes) SaveLatest(latest, optimizer, state);
                 state.Position = null;
                 if (stop) throw Stopped($"at epoch {epoch + 1}, step {b}/{batches}");
             }
         }
-        return (meters.ToDictionary(p => p.Key, p => p.Value.Result()), secondsBefore + clock.Elapsed.TotalSeconds);
+        return (dp.Reduce(meters), secondsBefore + clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>The stop after a checkpoint: one line in the log, the exception the CLI turns into 130 / 143.</summary>
@@ -314,7 +340,7 @@ public sealed class Trainer : IDisposable
                 meters[bits].Add(logits, y, loss.item<float>());
             }
         }
-        return meters.ToDictionary(p => p.Key, p => p.Value.Result());
+        return dp.Reduce(meters);
     }
 
     Optimizer BuildOptimizer()
@@ -400,7 +426,7 @@ public sealed class Trainer : IDisposable
         }
         state.Guard!.Skipped = ckpt["nan_skipped"] is { } skipped ? Convert.ToInt64(skipped) : 0;
         state.Guard.SkipsInRow = ckpt["nan_skips_in_row"] is { } inRow ? Convert.ToInt32(inRow) : 0;
-        RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1, Writer);
+        if (Writes) RunOutputs.TruncateMetrics(cfg.RunDir, state.LastEpoch + 1, Writer);
         log.Line($"resumed from {path}: {state.LastEpoch + 1} of {cfg.NumEpochs} epochs done" +
             (state.Position is { } at ? $", and {at.Batch} of {trainLoader!.BatchesPerEpoch} steps of epoch {at.Epoch + 1}" : ""));
     }
@@ -425,6 +451,7 @@ public sealed class Trainer : IDisposable
     {
         trainLoader?.Dispose();
         valLoader.Dispose();
+        dp.Dispose();
         Model.Dispose();
     }
 }
