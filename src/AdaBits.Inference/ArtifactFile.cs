@@ -8,12 +8,14 @@ namespace AdaBits.Inference;
 /// <summary>
 /// The engine artifact (.abits). Layout, little-endian:
 ///   header (fixed 16 bytes): magic "ABITSENG", u32 format version, u32 section count;
-///   section table: per section u32 tag (fourcc), u32 0, u64 offset, u64 length, 32-byte SHA-256 of the bytes;
+///   section table: per section u32 tag (fourcc), u32 flags (1 = Brotli: the stored bytes are the u64 raw
+///   length and a Brotli stream), u64 offset, u64 stored length, 32-byte SHA-256 of the stored bytes;
 ///   32-byte SHA-256 of everything before it (header + table);
 ///   the sections: "META" (UTF-8 JSON: structure, per-slot scalars, references into the blobs),
 ///   "LEVL" (weight level indices, one byte each, stored once per layer at the top bits for nested schemes),
 ///   "F32 " (float32 arrays: folded BN per slot, bias).
-/// A reader of version V reads files of version &lt;= V. Hand-written rather than protobuf/zip because the
+/// META and LEVL are Brotli-compressed: level indices of trained (bell-shaped) weights take fewer than 8
+/// bits of entropy, which pays for the per-bit-width BN copies. A reader of version V reads files of version &lt;= V. Hand-written rather than protobuf/zip because the
 /// weight blob is a flat byte array that the loader packs directly, and the checks must name what is wrong.
 /// </summary>
 public static class ArtifactFile
@@ -33,7 +35,7 @@ public static class ArtifactFile
             BitsList = spec.BitsList, InputChannels = spec.InputChannels, InputHeight = spec.InputHeight, InputWidth = spec.InputWidth,
             Layers = spec.Layers.Select(l => ToDto(l, levels, floats)).ToArray(),
         };
-        byte[][] sections = [JsonSerializer.SerializeToUtf8Bytes(meta, Json), levels.ToArray(), floats.ToArray()];
+        byte[][] sections = [Compress(JsonSerializer.SerializeToUtf8Bytes(meta, Json)), Compress(levels.ToArray()), floats.ToArray()];
         int tableEnd = HeaderBytes + EntryBytes * sections.Length + HashBytes;
         var head = new byte[tableEnd];
         Magic.CopyTo(head);
@@ -44,6 +46,7 @@ public static class ArtifactFile
         {
             var e = head.AsSpan(HeaderBytes + i * EntryBytes, EntryBytes);
             Encoding.ASCII.GetBytes(Tags[i], e);
+            BinaryPrimitives.WriteInt32LittleEndian(e[4..], i < 2 ? FlagBrotli : 0);
             BinaryPrimitives.WriteInt64LittleEndian(e[8..], offset);
             BinaryPrimitives.WriteInt64LittleEndian(e[16..], sections[i].Length);
             SHA256.HashData(sections[i], e[24..]);
@@ -92,6 +95,10 @@ public static class ArtifactFile
             sections[i] = new ArraySegment<byte>(bytes, (int)off, (int)len);
             if (!SHA256.HashData(sections[i]).AsSpan().SequenceEqual(e[24..]))
                 throw Fail(path, $"is damaged: section '{tag.Trim()}' fails its SHA-256 checksum");
+            int flags = BinaryPrimitives.ReadInt32LittleEndian(e[4..]);
+            if ((flags & ~FlagBrotli) != 0) throw Fail(path, $"section '{tag.Trim()}' has unknown flags {flags}");
+            if ((flags & FlagBrotli) != 0)
+                sections[i] = Decompress(sections[i]) ?? throw Fail(path, $"is damaged: section '{tag.Trim()}' does not decompress");
         }
         try
         {
@@ -118,6 +125,27 @@ public static class ArtifactFile
 
     static int[] StoredBits(LayerSpec l) =>
         QuantMath.Nested(l.WeightScheme) ? [l.WeightBits.Max()] : l.WeightBits.Distinct().OrderByDescending(b => b).ToArray();
+
+    const int FlagBrotli = 1;
+
+    static byte[] Compress(byte[] raw)
+    {
+        var dst = new byte[8 + System.IO.Compression.BrotliEncoder.GetMaxCompressedLength(raw.Length)];
+        BinaryPrimitives.WriteInt64LittleEndian(dst, raw.Length);
+        if (!System.IO.Compression.BrotliEncoder.TryCompress(raw, dst.AsSpan(8), out int n, quality: 9, window: 22))
+            throw new InvalidOperationException("Brotli compression failed");
+        return dst[..(8 + n)];
+    }
+
+    static ArraySegment<byte>? Decompress(ArraySegment<byte> stored)
+    {
+        if (stored.Count < 8) return null;
+        long raw = BinaryPrimitives.ReadInt64LittleEndian(stored);
+        if (raw < 0 || raw > int.MaxValue) return null;
+        var dst = new byte[raw];
+        if (!System.IO.Compression.BrotliDecoder.TryDecompress(stored.AsSpan(8), dst, out int n) || n != raw) return null;
+        return new ArraySegment<byte>(dst);
+    }
 
     static ArtifactException Fail(string path, string what) => new($"{path}: {what}");
 

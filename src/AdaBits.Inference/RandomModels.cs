@@ -119,10 +119,11 @@ internal sealed class RandomModels
     ActivationSpec Quant(int? fixedBits) =>
         new(aScheme, false, bits.Select(_ => (float)(2 + 6 * rng.NextDouble())).ToArray(), bits.Select(b => fixedBits ?? b).ToArray());
 
-    Dictionary<int, byte[]> Levels(int count, int[] weightBits)
+    Dictionary<int, byte[]> Levels(int count, int[] weightBits, double std)
     {
         var latent = new float[count];
-        for (int i = 0; i < count; i++) latent[i] = (float)Gaussian();
+        // the reference's init scales (spec 4.5): tanh is then nearly linear and the levels bell-shaped, as in trained nets
+        for (int i = 0; i < count; i++) latent[i] = (float)(std * Gaussian());
         var levels = new Dictionary<int, byte[]>();
         foreach (int b in QuantMath.Nested(wScheme) ? [weightBits.Max()] : weightBits.Distinct())
             levels[b] = QuantMath.WeightLevels(latent, b, wScheme);
@@ -144,7 +145,7 @@ internal sealed class RandomModels
         {
             Op = LayerOp.Conv2d, Name = name, Input = input, Output = nextTensor, Residual = residual, Relu = relu,
             InChannels = cin, OutChannels = cout, KernelH = k, KernelW = k, StrideH = stride, StrideW = stride, PadH = pad, PadW = pad, Groups = groups,
-            WeightScheme = wScheme, WeightBits = wb, WeightLevels = Levels(cout * fanIn, wb),
+            WeightScheme = wScheme, WeightBits = wb, WeightLevels = Levels(cout * fanIn, wb, Math.Sqrt(2.0 / (k * k * cout))),
             SatScale = bits.Select(_ => (float)(0.5 + rng.NextDouble())).ToArray(), BnScale = bnScale, BnShift = bnShift, InputQuant = quant,
         });
         return nextTensor++;
@@ -156,7 +157,7 @@ internal sealed class RandomModels
         layers.Add(new LayerSpec
         {
             Op = LayerOp.Linear, Name = "classifier.0", Input = input, Output = nextTensor, InChannels = cin, OutChannels = cout,
-            WeightScheme = wScheme, WeightBits = wb, WeightLevels = Levels(cout * cin, wb), SatScale = bits.Select(_ => 1f).ToArray(),
+            WeightScheme = wScheme, WeightBits = wb, WeightLevels = Levels(cout * cin, wb, 1 / Math.Sqrt(cin)), SatScale = bits.Select(_ => 1f).ToArray(),
             Bias = Enumerable.Range(0, cout).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray(),
             BiasDivisor = bits.Select(_ => (float)(0.05 + 0.1 * rng.NextDouble())).ToArray(),
             InputQuant = Quant(fixedActBits),
