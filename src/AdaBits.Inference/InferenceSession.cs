@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -117,6 +118,7 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Dense(DenseLayer L, int item, Worker wk)
     {
         var spec = L.Spec;
@@ -169,6 +171,7 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Depthwise(DepthwiseLayer L, int item, Worker wk)
     {
         var spec = L.Spec;
@@ -195,6 +198,7 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>y = T2 x MHalf + CstB (+ residual) (ReLU), then written as floats and codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Finish(PreparedLayer L, int n, int h, int w, int c0, int count, int* t2, float* mHalf, float* cstB, float* y)
     {
         var o = L.Out.Shape;
@@ -220,6 +224,7 @@ public sealed unsafe class InferenceSession : IDisposable
         Emit(L.Out, n, h, w, c0, count, y);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void FloatConv(FloatConvLayer L, int item, Worker wk)
     {
         var spec = L.Spec;
@@ -265,6 +270,7 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Pool(PoolLayer L, int n, Worker wk)
     {
         var i = L.In.Shape;
@@ -281,6 +287,7 @@ public sealed unsafe class InferenceSession : IDisposable
         fixed (float* py = y) Emit(L.Out, n, 0, 0, 0, i.C, py);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int WindowSum(byte* origin, int[] tapOff, int cp)
     {
         int s = 0;
@@ -300,6 +307,7 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>Writes one pixel's channels [c0, c0 + count) of a tensor: floats where kept, codes for each quantizer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Emit(TensorPlan t, int n, int h, int w, int c0, int count, float* y)
     {
         var sh = t.Shape;
@@ -314,6 +322,7 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Quantize(float* y, int count, float alpha, int bits, QuantScheme scheme, bool doubleSided, byte* dst)
     {
         int i = 0;
@@ -324,14 +333,15 @@ public sealed unsafe class InferenceSession : IDisposable
             var top = Vector256.Create((float)((1 << bits) - 1));
             var levels = Vector256.Create((float)(1 << bits));
             var lo = doubleSided ? -va : Vector256<float>.Zero;
-            int* k = stackalloc int[8];
+            bool narrow = Avx512F.VL.IsSupported;
             for (; i + 8 <= count; i += 8)
             {
                 var c = Vector256.Min(Vector256.Max(Vector256.Load(y + i), lo), va);
                 var u = doubleSided ? (c / va + Vector256<float>.One) * Vector256.Create(0.5f) : c / va;
                 var f = scheme == QuantScheme.Original ? Vector256.Round(top * u) : Vector256.Min(Vector256.Floor(levels * u), top);
-                Vector256.ConvertToInt32(f).Store(k);
-                for (int j = 0; j < 8; j++) dst[i + j] = (byte)k[j];
+                var k = Vector256.ConvertToInt32(f);
+                if (narrow) *(long*)(dst + i) = Avx512F.VL.ConvertToVector128Byte(k).AsInt64().ToScalar();
+                else for (int j = 0; j < 8; j++) dst[i + j] = (byte)k.GetElement(j);
             }
         }
         for (; i < count; i++) dst[i] = (byte)QuantMath.ActivationCode(y[i], alpha, bits, scheme, doubleSided);
