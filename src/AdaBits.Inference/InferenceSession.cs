@@ -162,7 +162,7 @@ public sealed unsafe class InferenceSession : IDisposable
                     int x = start + p;
                     if (x < done) continue;
                     int windowSum = s.WindowSumTimes == 0 ? 0 : WindowSum(tile.In + p * tile.PixelStride, L.TapOff, v.Cp);
-                    for (int c = 0; c < count; c++) t2[c] = 2 * acc[p * DenseKernels.Group + c] + s.WindowSumTimes * windowSum;
+                    Doubled(acc + p * DenseKernels.Group, s.WindowSumTimes * windowSum, null, 0, t2, count);
                     int cls = L.Windows.Of(oh, x);
                     Finish(L, n, oh, x, co0, count, t2, mHalf + co0, cstB + cls * spec.OutChannels + co0, y);
                 }
@@ -191,10 +191,29 @@ public sealed unsafe class InferenceSession : IDisposable
                 if (s.Path == KernelPath.Scalar) DepthwiseKernels.Scalar(origin, tapOff, taps, w8, c, acc, sum);
                 else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, tapOff, taps, w16, (c + 15) & ~15, c, acc, sum);
                 else DepthwiseKernels.Avx2Int32(origin, tapOff, taps, w32, (c + 7) & ~7, c, acc, sum);
-                for (int i = 0; i < c; i++) acc[i] = 2 * acc[i] + s.WindowSumTimes * sum[i];
+                Doubled(acc, 0, sum, s.WindowSumTimes, acc, c);
                 Finish(L, n, oh, x, 0, c, acc, mHalf, cstB + L.Windows.Of(oh, x) * c, y);
             }
         }
+    }
+
+    /// <summary>T2 = 2 acc + add + times x sum (sum may be null): the doubled integer sum with its window term.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Doubled(int* acc, int add, int* sum, int times, int* t2, int count)
+    {
+        int c = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(add);
+            var vt = Vector256.Create(times);
+            for (; c + 8 <= count; c += 8)
+            {
+                var v = Vector256.Load(acc + c) * 2 + va;
+                if (sum != null) v += Vector256.Load(sum + c) * vt;
+                v.Store(t2 + c);
+            }
+        }
+        for (; c < count; c++) t2[c] = 2 * acc[c] + add + (sum == null ? 0 : times * sum[c]);
     }
 
     /// <summary>y = T2 x MHalf + CstB (+ residual) (ReLU), then written as floats and codes.</summary>
