@@ -1,0 +1,83 @@
+namespace AdaBits.Inference;
+
+/// <summary>A layer ready to run: its tensors, and per slot of bits_list everything that bit-width needs.</summary>
+internal abstract class PreparedLayer
+{
+    public required LayerSpec Spec { get; init; }
+    public required TensorPlan In { get; init; }
+    public required TensorPlan Out { get; init; }
+    public TensorPlan? Residual { get; init; }
+    public long MacsPerImage { get; init; }
+    /// <summary>Work items per image (rows, or rows x channel groups).</summary>
+    public abstract int ItemsPerImage { get; }
+    public abstract string PathAt(int slot);
+}
+
+/// <summary>Per-slot affine epilogue: y = T2 * MHalf[c] + CstB[class][c], T2 = 2 (sum x w) + (2 offset_w) (window sum).</summary>
+internal class AffineSlot
+{
+    public required float[] MHalf { get; init; }
+    public required float[] CstB { get; init; }
+    /// <summary>2 x the weight offset (0 or 1): how many window sums T2 takes.</summary>
+    public required int WindowSumTimes { get; init; }
+}
+
+internal sealed class DenseSlot : AffineSlot
+{
+    public required KernelPath Path { get; init; }
+    public required int Chunk { get; init; }
+    /// <summary>Weight operands, [co][step * 4 + j] (for the scalar path and the tests).</summary>
+    public required sbyte[] Operands { get; init; }
+    /// <summary>Packed operands, or with nibble split the low nibbles (0..15); null on the scalar path.</summary>
+    public sbyte[]? Packed { get; init; }
+    /// <summary>With nibble split: the high nibbles (w >> 4, -8..7); w = 16 hi + lo.</summary>
+    public sbyte[]? PackedHi { get; init; }
+}
+
+internal sealed class DenseLayer : PreparedLayer
+{
+    public required CodeView View { get; init; }
+    public required int Steps { get; init; }
+    public required int[] ActOff { get; init; }
+    public required int[] TapOff { get; init; }
+    public required WindowClasses Windows { get; init; }
+    public required DenseSlot[] Slots { get; init; }
+    public int Groups => (Spec.OutChannels + DenseKernels.Group - 1) / DenseKernels.Group;
+    public override int ItemsPerImage => Out.Shape.H * Groups;
+    public override string PathAt(int slot) => Slots[slot].Path + (Slots[slot].PackedHi is null ? "" : "+split") +
+        (Slots[slot].Path == KernelPath.Avx512Acc16 ? $"(x{Slots[slot].Chunk})" : "");
+}
+
+internal sealed class DepthwiseSlot : AffineSlot
+{
+    public required KernelPath Path { get; init; }
+    public required bool Use16 { get; init; }
+    public required sbyte[] W8 { get; init; }
+    public int[]? W32 { get; init; }
+    public short[]? W16 { get; init; }
+}
+
+internal sealed class DepthwiseLayer : PreparedLayer
+{
+    public required CodeView View { get; init; }
+    public required int[] TapOff { get; init; }
+    public required WindowClasses Windows { get; init; }
+    public required DepthwiseSlot[] Slots { get; init; }
+    public override int ItemsPerImage => Out.Shape.H;
+    public override string PathAt(int slot) => Slots[slot].Path == KernelPath.Scalar ? "Scalar" : Slots[slot].Use16 ? "Avx2Int16" : "Avx2Int32";
+}
+
+/// <summary>A conv or linear whose input is not quantized (weight_only heads): float weights Wq x s, float sums.</summary>
+internal sealed class FloatConvLayer : PreparedLayer
+{
+    /// <summary>Per slot: weights [co / 8][kh][kw][ci][8], and the per-channel BN scale and shift.</summary>
+    public required (float[] W, float[] Scale, float[] Shift)[] Slots { get; init; }
+    public override int ItemsPerImage => Out.Shape.H;
+    public override string PathAt(int slot) => "Float";
+}
+
+internal sealed class PoolLayer : PreparedLayer
+{
+    public override int ItemsPerImage => 1;
+    public override string PathAt(int slot) => "Float";
+}

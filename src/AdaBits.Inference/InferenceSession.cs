@@ -1,0 +1,368 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace AdaBits.Inference;
+
+/// <summary>
+/// One thread's use of a shared <see cref="InferenceModel"/>: its activation buffers (allocated once, for
+/// up to MaxBatch images), its worker team and its current bit-width. Run allocates nothing; SetBits
+/// changes one index (everything per bit-width was prepared at load). Not thread-safe: one session per thread.
+/// </summary>
+public sealed unsafe class InferenceSession : IDisposable
+{
+    readonly InferenceModel model;
+    readonly WorkerTeam team;
+    readonly float[]?[] floats;
+    readonly byte[][] codes;
+    readonly Worker[] workers;
+    readonly LayerWork[] works;
+    readonly bool simdEpilogue;
+    int slot, batch;
+
+    public int MaxBatch { get; }
+    public int Bits => model.Spec.BitsList[slot];
+    public InferenceModel Model => model;
+
+    sealed class Worker
+    {
+        public readonly int[] Acc = GC.AllocateArray<int>(4 * DenseKernels.Group * 2, pinned: true);
+        public readonly int[] AccHi = GC.AllocateArray<int>(4 * DenseKernels.Group, pinned: true);
+        public readonly int[] T2, Sum;
+        public readonly float[] Y;
+        public Worker(int channels)
+        {
+            int n = (channels + 31) & ~31;
+            T2 = GC.AllocateArray<int>(n, pinned: true);
+            Sum = GC.AllocateArray<int>(n, pinned: true);
+            Y = GC.AllocateArray<float>(n, pinned: true);
+        }
+    }
+
+    sealed class LayerWork(InferenceSession session, PreparedLayer layer) : IParallelWork
+    {
+        public readonly PreparedLayer Layer = layer;
+        public void Execute(int item, int worker) => session.Execute(Layer, item, worker);
+    }
+
+    internal InferenceSession(InferenceModel model, int maxBatch)
+    {
+        if (maxBatch < 1) throw new ArgumentException($"max batch must be >= 1, got {maxBatch}");
+        this.model = model;
+        MaxBatch = maxBatch;
+        floats = model.Tensors.Select(t => t is { NeedFloat: true } ? GC.AllocateArray<float>(maxBatch * t.Shape.Elements + 16, pinned: true) : null).ToArray();
+        codes = model.Views.Select(v => GC.AllocateArray<byte>((int)(maxBatch * v.ImageBytes) + 64, pinned: true)).ToArray();
+        int channels = model.Tensors.Where(t => t is not null).Max(t => t.Shape.C);
+        team = new WorkerTeam(model.Options.Threads);
+        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels)).ToArray();
+        works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
+        simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
+        slot = model.Spec.BitsList.Length - 1;
+    }
+
+    /// <summary>Switches bit-width: an index change; nothing is read or allocated.</summary>
+    public void SetBits(int bits)
+    {
+        int s = Array.IndexOf(model.Spec.BitsList, bits);
+        if (s < 0) throw new ArgumentException($"bits {bits} is not in the model's bits_list [{string.Join(", ", model.Spec.BitsList)}]");
+        slot = s;
+    }
+
+    /// <summary>Runs a batch: images are N x C x H x W floats (as the model's forward takes them), logits N x classes.</summary>
+    public void Run(ReadOnlySpan<float> images, Span<float> logits)
+    {
+        int per = model.InputsPerImage;
+        if (images.Length == 0 || images.Length % per != 0) throw new ArgumentException($"input has {images.Length} floats, not a multiple of {per} (C x H x W)");
+        int n = images.Length / per;
+        if (n > MaxBatch) throw new ArgumentException($"batch {n} exceeds the session's max batch {MaxBatch}");
+        if (logits.Length < n * model.OutputsPerImage) throw new ArgumentException($"logits span holds {logits.Length} floats, needs {n * model.OutputsPerImage}");
+        batch = n;
+        ConvertInput(images);
+        for (int i = 0; i < works.Length; i++)
+        {
+            var l = works[i].Layer;
+            team.Run(n * l.ItemsPerImage, works[i], n * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+        }
+        floats[model.Layers[^1].Out.Id].AsSpan(0, n * model.OutputsPerImage).CopyTo(logits);
+    }
+
+    public void Dispose() => team.Dispose();
+
+    internal ReadOnlySpan<float> FloatsOf(int tensor) => floats[tensor] ?? throw new InvalidOperationException($"tensor {tensor} is not kept as floats");
+    internal ReadOnlySpan<byte> CodesOf(int view) => codes[view];
+    internal int CurrentBatch => batch;
+
+    void ConvertInput(ReadOnlySpan<float> images)
+    {
+        var t = model.Tensors[0];
+        var (c, h, w) = (t.Shape.C, t.Shape.H, t.Shape.W);
+        var y = workers[0].Y;
+        fixed (float* py = y)
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < h; i++)
+                    for (int j = 0; j < w; j++)
+                    {
+                        for (int ch = 0; ch < c; ch++) y[ch] = images[((n * c + ch) * h + i) * w + j];
+                        Emit(t, n, i, j, 0, c, py);
+                    }
+    }
+
+    void Execute(PreparedLayer layer, int item, int worker)
+    {
+        switch (layer)
+        {
+            case DenseLayer d: Dense(d, item, workers[worker]); break;
+            case DepthwiseLayer d: Depthwise(d, item, workers[worker]); break;
+            case FloatConvLayer f: FloatConv(f, item, workers[worker]); break;
+            case PoolLayer p: Pool(p, item, workers[worker]); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Dense(DenseLayer L, int item, Worker wk)
+    {
+        var spec = L.Spec;
+        var s = L.Slots[slot];
+        int g = item % L.Groups, row = item / L.Groups, oh = row % L.Out.Shape.H, n = row / L.Out.Shape.H;
+        int ow = L.Out.Shape.W, co0 = g * DenseKernels.Group, count = Math.Min(DenseKernels.Group, spec.OutChannels - co0);
+        var v = L.View;
+        fixed (byte* buf = codes[v.Index])
+        fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2)
+        fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
+        fixed (sbyte* packed = s.Packed, packedHi = s.PackedHi, ops = s.Operands)
+        {
+            byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * v.Cp;
+            var tile = new DenseTile
+            {
+                PixelStride = spec.StrideW * v.Cp, ActOff = actOff, Steps = L.Steps, Chunk = s.Chunk, Acc = acc,
+                W = packed + (long)g * L.Steps * DenseKernels.StepBytes,
+            };
+            int done = 0;
+            while (done < ow)
+            {
+                int px = ow >= 4 ? 4 : 1, start = ow >= 4 ? Math.Min(done, ow - 4) : done;
+                tile.In = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
+                if (s.Path == KernelPath.Scalar)
+                    DenseKernels.Scalar(tile, px, ops, L.Steps * 4, co0, count);
+                else
+                {
+                    tile.W = packed + (long)g * L.Steps * DenseKernels.StepBytes;
+                    tile.Acc = acc;
+                    DenseKernels.Run(s.Path, tile, px);
+                    if (packedHi != null)
+                    {
+                        tile.W = packedHi + (long)g * L.Steps * DenseKernels.StepBytes;
+                        tile.Acc = accHi;
+                        DenseKernels.Run(s.Path, tile, px);
+                        for (int i = 0; i < px * DenseKernels.Group; i++) acc[i] += accHi[i] << 4;
+                    }
+                }
+                for (int p = 0; p < px; p++)
+                {
+                    int x = start + p;
+                    if (x < done) continue;
+                    int windowSum = s.WindowSumTimes == 0 ? 0 : WindowSum(tile.In + p * tile.PixelStride, L.TapOff, v.Cp);
+                    Doubled(acc + p * DenseKernels.Group, s.WindowSumTimes * windowSum, null, 0, t2, count);
+                    int cls = L.Windows.Of(oh, x);
+                    Finish(L, n, oh, x, co0, count, t2, mHalf + co0, cstB + cls * spec.OutChannels + co0, y);
+                }
+                done = start + px;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Depthwise(DepthwiseLayer L, int item, Worker wk)
+    {
+        var spec = L.Spec;
+        var s = L.Slots[slot];
+        int oh = item % L.Out.Shape.H, n = item / L.Out.Shape.H, ow = L.Out.Shape.W, c = spec.OutChannels, taps = L.TapOff.Length;
+        var v = L.View;
+        fixed (byte* buf = codes[v.Index])
+        fixed (int* tapOff = L.TapOff, acc = wk.T2, sum = wk.Sum, w32 = s.W32)
+        fixed (short* w16 = s.W16)
+        fixed (sbyte* w8 = s.W8)
+        fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
+        {
+            byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * v.Cp;
+            for (int x = 0; x < ow; x++)
+            {
+                byte* origin = rowBase + (long)(x * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
+                if (s.Path == KernelPath.Scalar) DepthwiseKernels.Scalar(origin, tapOff, taps, w8, c, acc, sum);
+                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, tapOff, taps, w16, (c + 15) & ~15, c, acc, sum);
+                else DepthwiseKernels.Avx2Int32(origin, tapOff, taps, w32, (c + 7) & ~7, c, acc, sum);
+                Doubled(acc, 0, sum, s.WindowSumTimes, acc, c);
+                Finish(L, n, oh, x, 0, c, acc, mHalf, cstB + L.Windows.Of(oh, x) * c, y);
+            }
+        }
+    }
+
+    /// <summary>T2 = 2 acc + add + times x sum (sum may be null): the doubled integer sum with its window term.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Doubled(int* acc, int add, int* sum, int times, int* t2, int count)
+    {
+        int c = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(add);
+            var vt = Vector256.Create(times);
+            for (; c + 8 <= count; c += 8)
+            {
+                var v = Vector256.Load(acc + c) * 2 + va;
+                if (sum != null) v += Vector256.Load(sum + c) * vt;
+                v.Store(t2 + c);
+            }
+        }
+        for (; c < count; c++) t2[c] = 2 * acc[c] + add + (sum == null ? 0 : times * sum[c]);
+    }
+
+    /// <summary>y = T2 x MHalf + CstB (+ residual) (ReLU), then written as floats and codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Finish(PreparedLayer L, int n, int h, int w, int c0, int count, int* t2, float* mHalf, float* cstB, float* y)
+    {
+        var o = L.Out.Shape;
+        float* res = null;
+        if (L.Residual is { } r)
+            fixed (float* rb = floats[r.Id]) res = rb + (((long)n * o.H + h) * o.W + w) * o.C + c0;
+        int c = 0;
+        if (simdEpilogue)
+            for (; c + 8 <= count; c += 8)
+            {
+                var v = Vector256.ConvertToSingle(Vector256.Load(t2 + c)) * Vector256.Load(mHalf + c) + Vector256.Load(cstB + c);
+                if (res != null) v += Vector256.Load(res + c);
+                if (L.Spec.Relu) v = Vector256.Max(v, Vector256<float>.Zero);
+                v.Store(y + c);
+            }
+        for (; c < count; c++)
+        {
+            float v = (float)t2[c] * mHalf[c] + cstB[c];
+            if (res != null) v += res[c];
+            if (L.Spec.Relu && !(v > 0)) v = 0;
+            y[c] = v;
+        }
+        Emit(L.Out, n, h, w, c0, count, y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void FloatConv(FloatConvLayer L, int item, Worker wk)
+    {
+        var spec = L.Spec;
+        var (wts, scale, shift) = L.Slots[slot];
+        var i = L.In.Shape;
+        var o = L.Out.Shape;
+        int oh = item % o.H, n = item / o.H, kh = spec.KernelH, kw = spec.KernelW, cin = spec.InChannels;
+        fixed (float* x = floats[L.In.Id], w = wts, sc = scale, sh = shift, y = wk.Y)
+        {
+            float* res = null;
+            if (L.Residual is { } r)
+                fixed (float* rb = floats[r.Id]) res = rb;
+            for (int ox = 0; ox < o.W; ox++)
+            {
+                for (int g = 0; g * 8 < spec.OutChannels; g++)
+                {
+                    var acc = Vector256<float>.Zero;
+                    for (int ky = 0; ky < kh; ky++)
+                    {
+                        int iy = oh * spec.StrideH - spec.PadH + ky;
+                        if ((uint)iy >= (uint)i.H) continue;
+                        for (int kx = 0; kx < kw; kx++)
+                        {
+                            int ix = ox * spec.StrideW - spec.PadW + kx;
+                            if ((uint)ix >= (uint)i.W) continue;
+                            float* px = x + (((long)n * i.H + iy) * i.W + ix) * cin;
+                            float* pw = w + ((long)(g * kh + ky) * kw + kx) * cin * 8;
+                            for (int ci = 0; ci < cin; ci++) acc += Vector256.Create(px[ci]) * Vector256.Load(pw + ci * 8);
+                        }
+                    }
+                    int cnt = Math.Min(8, spec.OutChannels - g * 8);
+                    for (int j = 0; j < cnt; j++)
+                    {
+                        int c = g * 8 + j;
+                        float v = acc.GetElement(j) * sc[c] + sh[c];
+                        if (res != null) v += res[(((long)n * o.H + oh) * o.W + ox) * o.C + c];
+                        if (spec.Relu && !(v > 0)) v = 0;
+                        y[c] = v;
+                    }
+                }
+                Emit(L.Out, n, oh, ox, 0, spec.OutChannels, y);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Pool(PoolLayer L, int n, Worker wk)
+    {
+        var i = L.In.Shape;
+        int hw = i.H * i.W;
+        var x = floats[L.In.Id]!;
+        var y = wk.Y;
+        for (int c = 0; c < i.C; c++) y[c] = 0;
+        for (int p = 0; p < hw; p++)
+        {
+            int b = (n * hw + p) * i.C;
+            for (int c = 0; c < i.C; c++) y[c] += x[b + c];
+        }
+        for (int c = 0; c < i.C; c++) y[c] /= hw;
+        fixed (float* py = y) Emit(L.Out, n, 0, 0, 0, i.C, py);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static int WindowSum(byte* origin, int[] tapOff, int cp)
+    {
+        int s = 0;
+        for (int t = 0; t < tapOff.Length; t++)
+        {
+            byte* p = origin + tapOff[t];
+            int c = 0;
+            if (Avx2.IsSupported)
+                for (; c + 32 <= cp; c += 32)
+                {
+                    var sad = Avx2.SumAbsoluteDifferences(Vector256.Load(p + c), Vector256<byte>.Zero).AsInt64();
+                    s += (int)(sad.GetElement(0) + sad.GetElement(1) + sad.GetElement(2) + sad.GetElement(3));
+                }
+            for (; c < cp; c++) s += p[c];
+        }
+        return s;
+    }
+
+    /// <summary>Writes one pixel's channels [c0, c0 + count) of a tensor: floats where kept, codes for each quantizer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Emit(TensorPlan t, int n, int h, int w, int c0, int count, float* y)
+    {
+        var sh = t.Shape;
+        if (floats[t.Id] is { } f)
+            new ReadOnlySpan<float>(y, count).CopyTo(f.AsSpan((int)((((long)n * sh.H + h) * sh.W + w) * sh.C + c0), count));
+        foreach (var v in t.Views)
+        {
+            var q = v.Quant;
+            fixed (byte* b = codes[v.Index])
+                Quantize(y, count, q.Alpha[slot], q.Bits[slot], q.Scheme, q.DoubleSided,
+                    b + n * v.ImageBytes + ((long)(h + v.PadH) * v.Wp + w + v.PadW) * v.Cp + c0);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Quantize(float* y, int count, float alpha, int bits, QuantScheme scheme, bool doubleSided, byte* dst)
+    {
+        int i = 0;
+        if (simdEpilogue)
+        {
+            float a = MathF.Abs(alpha);
+            var va = Vector256.Create(a);
+            var top = Vector256.Create((float)((1 << bits) - 1));
+            var levels = Vector256.Create((float)(1 << bits));
+            var lo = doubleSided ? -va : Vector256<float>.Zero;
+            bool narrow = Avx512F.VL.IsSupported;
+            for (; i + 8 <= count; i += 8)
+            {
+                var c = Vector256.Min(Vector256.Max(Vector256.Load(y + i), lo), va);
+                var u = doubleSided ? (c / va + Vector256<float>.One) * Vector256.Create(0.5f) : c / va;
+                var f = scheme == QuantScheme.Original ? Vector256.Round(top * u) : Vector256.Min(Vector256.Floor(levels * u), top);
+                var k = Vector256.ConvertToInt32(f);
+                if (narrow) *(long*)(dst + i) = Avx512F.VL.ConvertToVector128Byte(k).AsInt64().ToScalar();
+                else for (int j = 0; j < 8; j++) dst[i + j] = (byte)k.GetElement(j);
+            }
+        }
+        for (; i < count; i++) dst[i] = (byte)QuantMath.ActivationCode(y[i], alpha, bits, scheme, doubleSided);
+    }
+}

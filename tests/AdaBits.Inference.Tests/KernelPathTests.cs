@@ -1,0 +1,79 @@
+using AdaBits.Inference;
+
+namespace AdaBits.Inference.Tests;
+
+/// <summary>Every SIMD path this CPU has, forced, against the scalar reference: integer sums are exact, so
+/// every code of every tensor and every logit must be bit-identical.</summary>
+public class KernelPathTests
+{
+    public static TheoryData<QuantScheme, QuantScheme> Schemes()
+    {
+        var d = new TheoryData<QuantScheme, QuantScheme>();
+        foreach (var w in Enum.GetValues<QuantScheme>())
+            foreach (var a in Enum.GetValues<QuantScheme>())
+                d.Add(w, a);
+        return d;
+    }
+
+    static readonly int[] Bits = [8, 7, 6, 5, 4, 3, 2];
+
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void Forced_paths_equal_the_scalar_reference(QuantScheme w, QuantScheme a)
+    {
+        var spec = TestNets.Small(w, a, Bits);
+        const int batch = 3;
+        var images = TestNets.Images(batch, 3, 13, 11);
+        var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1 });
+        var paths = new[] { KernelPath.Avx2, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16 }
+            .Where(p => KernelChoice.Supported().HasFlag(p)).ToArray();
+        Assert.NotEmpty(paths);
+        foreach (var path in paths)
+        {
+            var model = new InferenceModel(spec, new EngineOptions { Paths = path, Threads = 2, ParallelThresholdMacs = 0 });
+            Assert.All(model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(path, s.Path));
+            using var rs = reference.CreateSession(batch);
+            using var ms = model.CreateSession(batch);
+            foreach (int b in Bits)
+            {
+                rs.SetBits(b);
+                ms.SetBits(b);
+                var lr = new float[batch * 10];
+                var lm = new float[batch * 10];
+                rs.Run(images, lr);
+                ms.Run(images, lm);
+                Assert.Equal(lr, lm);
+                for (int v = 0; v < model.Views.Count; v++)
+                    Assert.True(rs.CodesOf(v).SequenceEqual(ms.CodesOf(v)), $"{path} at {b} bits: codes of view {v} differ");
+            }
+        }
+    }
+
+    [Fact]
+    public void Nibble_split_and_16_bit_chunks_are_chosen_where_pairs_could_saturate()
+    {
+        var spec = TestNets.Small(QuantScheme.Modified, QuantScheme.Original, [8, 6, 4]);
+        if (!KernelChoice.Supported().HasFlag(KernelPath.Avx512Acc16)) return;
+        var pair = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Avx512Pair });
+        var slots = pair.Layers.OfType<DenseLayer>().First(l => l.Spec.Name == "c1").Slots;
+        Assert.NotNull(slots[0].PackedHi);       // 8 x 8 bits: 2 x 255 x 128 > 32767
+        Assert.Null(slots[1].PackedHi);          // 6 bits: 2 x 63 x 32 = 4032
+        var acc = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Avx512Acc16 });
+        var a = acc.Layers.OfType<DenseLayer>().First(l => l.Spec.Name == "c1").Slots;
+        Assert.Equal(32767 / 4032, a[1].Chunk);
+        Assert.Equal(32767 / 240, a[2].Chunk);
+        Assert.Equal(32767 / (2 * 255 * 15), a[0].Chunk);
+    }
+
+    [Fact]
+    public void Default_choice_follows_the_cpu_and_bits()
+    {
+        var sup = KernelChoice.Supported();
+        var at8 = KernelChoice.Dense(8, 8, KernelPath.All);
+        var at4 = KernelChoice.Dense(4, 4, KernelPath.All);
+        if (sup.HasFlag(KernelPath.Avx512Acc16)) Assert.Equal(KernelPath.Avx512Acc16, at4);
+        if (sup.HasFlag(KernelPath.AvxVnni)) Assert.Equal(KernelPath.AvxVnni, at8);
+        Assert.Equal(KernelPath.Scalar, KernelChoice.Dense(8, 8, KernelPath.Scalar));
+        Assert.Throws<InvalidOperationException>(() => KernelChoice.Dense(8, 8, KernelPath.None));
+    }
+}
