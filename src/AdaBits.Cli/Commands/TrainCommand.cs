@@ -39,7 +39,10 @@ internal sealed class TrainCommand : CliCommand
         Console.WriteLine($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
         if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
         using var log = new RunLog();
-        using var stop = StopSignal.Register(log.Line);
+        // Not under MPI: mpirun answers a dead rank with SIGTERM to the others, which sit in an all-reduce that
+        // never returns, so a graceful stop would leave them running; there a signal ends the rank at once and
+        // the last (epoch or checkpoint_interval_steps) checkpoint is what resumes.
+        using var stop = AdaBits.Distributed.World.Process.IsDistributed ? null : StopSignal.Register(log.Line);
         using var trainer = new Trainer(config, log, training: true) { Stop = stop };
         try { trainer.Train(); }
         catch (TrainingStopped e) { return e.ExitCode; }   // the log has said where it stopped

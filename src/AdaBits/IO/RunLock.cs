@@ -97,7 +97,17 @@ public sealed class RunLock : IDisposable
     static bool Alive(int pid)
     {
         if (pid == Environment.ProcessId) return true;
-        if (OperatingSystem.IsLinux()) return Directory.Exists($"/proc/{pid}");
+        if (OperatingSystem.IsLinux())
+        {
+            // A zombie has ended but keeps its /proc entry until reaped, and in a container whose init never reaps
+            // (an mpirun rank orphaned by its launcher) that is forever: its state letter says it is gone.
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                return stat[(stat.LastIndexOf(')') + 2)..] is not ['Z' or 'X', ..];
+            }
+            catch (IOException) { return false; }
+        }
         try
         {
             using var p = Process.GetProcessById(pid);

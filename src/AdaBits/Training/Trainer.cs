@@ -246,8 +246,6 @@ public sealed class Trainer : IDisposable
                 var loss = nn.functional.cross_entropy(logits, y);
                 if (CorruptLoss?.Invoke(state.Step, bits) == true) loss = loss * float.NaN;
                 float lossValue = loss.item<float>();
-                if (!float.IsFinite(lossValue)) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
-                loss.backward();
                 // Data-parallel ranks must decide together: gradients are checked after they are averaged (the same
                 // on every rank), and a local non-finite loss is shared, so no rank leaves an all-reduce the others wait in.
                 if (!float.IsFinite(lossValue) && !collective) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
