@@ -100,7 +100,7 @@ internal static unsafe class MpiNative
         return flag != 0;
     }
 
-    public static void Finalize() => Check(finalize(), "MPI_Finalize");
+    public static void FinalizeMpi() => Check(finalize(), "MPI_Finalize");
 
     public static int CommRank(nint comm)
     {

@@ -87,7 +87,7 @@ public sealed unsafe class World
         int local = Launcher.Detect(Environment.GetEnvironmentVariable).LocalSize ?? launcher.LocalSize ?? 1;
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            if (!MpiNative.Finalized()) MpiNative.Finalize();
+            if (!MpiNative.Finalized()) MpiNative.FinalizeMpi();
         };
         return new World(rank, size, local, launcher.Name);
     }

@@ -32,7 +32,7 @@ public sealed class GraphBuilder
         if (inputShape.Length == 0 || inputShape.Any(d => d <= 0))
             throw new ArgumentException($"input shape [{string.Join(", ", inputShape)}] must be positive");
         var b = new GraphBuilder(model);
-        using var state = new ModelModeScope(model, bits);
+        using var state = new EvalModeScope(model, bits);
         using var _ = no_grad();
         var input = b.NewValue(inputShape);
         var output = b.Lower(model, input);
@@ -84,26 +84,4 @@ public sealed class GraphBuilder
     public Value Flatten(string name, Value x) => Emit(new FlattenNode(), name, null, [x], [x.Elements]);
 
     Value NewValue(long[] shape) => new(nextId++, shape.ToArray());
-
-    /// <summary>Puts the model in eval mode at `bits`; restores each module's mode and bits when disposed.</summary>
-    sealed class ModelModeScope : IDisposable
-    {
-        readonly List<(nn.Module Module, bool Training)> modes;
-        readonly List<(IBitSwitchable Module, Bits Bits)> bits;
-
-        public ModelModeScope(nn.Module model, Bits active)
-        {
-            var all = model.named_modules().Select(m => m.module).Prepend(model).Distinct().ToList();
-            modes = all.Select(m => (m, m.training)).ToList();
-            bits = all.OfType<IBitSwitchable>().Select(m => (m, m.Bits)).ToList();
-            model.eval();
-            model.SetBits(active);
-        }
-
-        public void Dispose()
-        {
-            foreach (var (m, b) in bits) m.Bits = b;
-            foreach (var (m, t) in modes) m.train(t);
-        }
-    }
 }

@@ -77,7 +77,7 @@ public static class ModelProfiler
     {
         var net = AsForward(model);
         CheckShape(channels, height, width, batch);
-        using var state = new ModelState(model, bits);
+        using var state = new EvalModeScope(model, bits);
         using var grad = no_grad();
         using var x = RandomInput(channels, height, width, batch);
         return LatencyStats.Measure(() =>
@@ -101,27 +101,5 @@ public static class ModelProfiler
     {
         using var generator = new Generator((ulong)InputSeed);
         return rand([batch, channels, height, width], generator: generator);
-    }
-
-    /// <summary>Puts the model in eval mode at `bits`; restores each module's mode and bits when disposed.</summary>
-    sealed class ModelState : IDisposable
-    {
-        readonly List<(nn.Module Module, bool Training)> modes;
-        readonly List<(IBitSwitchable Module, Bits Bits)> bits;
-
-        public ModelState(nn.Module model, Bits active)
-        {
-            var all = model.named_modules().Select(m => m.module).Prepend(model).Distinct().ToList();
-            modes = all.Select(m => (m, m.training)).ToList();
-            bits = all.OfType<IBitSwitchable>().Select(m => (m, m.Bits)).ToList();
-            model.eval();
-            model.SetBits(active);
-        }
-
-        public void Dispose()
-        {
-            foreach (var (m, b) in bits) m.Bits = b;
-            foreach (var (m, t) in modes) m.train(t);
-        }
     }
 }

@@ -58,7 +58,7 @@ public class RunLockTests() : TempFolderTests("adabits-lock-tests-")
         Assert.Equal(1, code);
         Assert.Equal($"adabits: error: run folder {run} is in use by pid {Environment.ProcessId} on host {Environment.MachineName} (lock {Path.Combine(run, RunLock.FileName)}); wait for that run to end or give another log_dir",
             Assert.Single(err.Trim().Split('\n')));
-        Assert.Equal(["run.lock", "train.log"], Directory.GetFiles(run).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["run.lock", "train.log"], Directory.GetFiles(run).Select(f => Path.GetFileName(f)!).Order().ToArray());
         Assert.Equal("the first run's log\n", File.ReadAllText(Path.Combine(run, "train.log")));
     }
 }
