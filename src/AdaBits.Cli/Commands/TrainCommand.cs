@@ -36,13 +36,16 @@ internal sealed class TrainCommand : CliCommand
         var config = ConfigArgs.Load(args);
         bool olderLayout = config.LogLayout == RunFolder.DefaultLayout && string.IsNullOrEmpty(config.RunDirOverride)
             && config.RunDir == RunFolder.ReferencePath(config);
-        Console.WriteLine($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
+        var world = AdaBits.Distributed.World.Process;
+        if (world.IsRoot)
+            Console.WriteLine($"run folder: {config.RunDir}" + (olderLayout ? " (a run begun under log_layout: reference: resumed there)" : ""));
         if (config.TestOnly) return TestCommand.Evaluate(config, json: false);
-        using var log = new RunLog();
+        // mpirun hands each rank a pseudo-terminal and interleaves their output: live lines redrawn in place would garble it
+        using var log = world.IsDistributed ? new RunLog(Console.Out, interactive: false) : new RunLog();
         // Not under MPI: mpirun answers a dead rank with SIGTERM to the others, which sit in an all-reduce that
         // never returns, so a graceful stop would leave them running; there a signal ends the rank at once and
         // the last (epoch or checkpoint_interval_steps) checkpoint is what resumes.
-        using var stop = AdaBits.Distributed.World.Process.IsDistributed ? null : StopSignal.Register(log.Line);
+        using var stop = world.IsDistributed ? null : StopSignal.Register(log.Line);
         using var trainer = new Trainer(config, log, training: true) { Stop = stop };
         try { trainer.Train(); }
         catch (TrainingStopped e) { return e.ExitCode; }   // the log has said where it stopped
