@@ -1,0 +1,147 @@
+using AdaBits.Data;
+using AdaBits.Export;
+using AdaBits.Inference;
+using AdaBits.Models;
+using AdaBits.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AdaBits.Tests;
+
+/// <summary>
+/// The integer engine run on the artifact written from the lowered graph against the TorchSharp eval forward at
+/// the same bit-width. The engine sums in another order than libtorch, so a pre-activation that sits on a
+/// quantizer boundary may pick the neighbouring code (a flip); flips move a logit by at most a few activation
+/// steps, so logits are compared against a bound relative to the logit range and the images over it are counted.
+/// </summary>
+public class EngineExportTests() : TempFolderTests("adabits-engine-export-tests-")
+{
+    static QuantOptions MainJob => new()
+    {
+        BitsList = [8, 6, 5, 4], SwitchAlpha = true, Rescale = true,
+        WeightScheme = AdaBits.Quantization.QuantScheme.Modified, ActScheme = AdaBits.Quantization.QuantScheme.Original,
+    };
+
+    /// <summary>Per image: max |engine - torch| / (max - min of the torch logits); and whether top-1 agrees.</summary>
+    static (double[] Rel, int Agree) Compare(float[] engine, float[] torchLogits, int n, int classes)
+    {
+        var rel = new double[n];
+        int agree = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var e = engine.AsSpan(i * classes, classes);
+            var t = torchLogits.AsSpan(i * classes, classes);
+            double range = 0, diff = 0;
+            int ae = 0, at = 0;
+            float lo = float.MaxValue, hi = float.MinValue;
+            for (int c = 0; c < classes; c++)
+            {
+                Assert.True(float.IsFinite(e[c]));
+                lo = MathF.Min(lo, t[c]); hi = MathF.Max(hi, t[c]);
+                diff = Math.Max(diff, Math.Abs(e[c] - t[c]));
+                if (e[c] > e[ae]) ae = c;
+                if (t[c] > t[at]) at = c;
+            }
+            range = Math.Max(hi - lo, 1e-6);
+            rel[i] = diff / range;
+            if (ae == at) agree++;
+        }
+        return (rel, agree);
+    }
+
+    static float[] Torch(nn.Module<Tensor, Tensor> model, Tensor x, Bits bits)
+    {
+        model.eval();
+        model.SetBits(bits);
+        using var _ = no_grad();
+        using var y = model.call(x);
+        return y.contiguous().data<float>().ToArray();
+    }
+
+    static float[] Engine(InferenceSession session, int bits, float[] images, int n, int perImage, int classes)
+    {
+        session.SetBits(bits);
+        var logits = new float[n * classes];
+        for (int start = 0; start < n; start += session.MaxBatch)
+        {
+            int m = Math.Min(session.MaxBatch, n - start);
+            session.Run(images.AsSpan(start * perImage, m * perImage), logits.AsSpan(start * classes, m * classes));
+        }
+        return logits;
+    }
+
+    [Fact]
+    public void Main_job_mnist_model_engine_top1_agrees_with_torch_eval_at_every_bit_width()
+    {
+        var options = MainJob;
+        using var model = new QMnistCnn(options);
+        var (train, val) = MnistFamily.Load("MNIST", Mnist.Dir);
+        var transform = TransformSpec.ForName("mnist", "MNIST", false, 0, false);
+        // a short joint training run on real images (40 steps of 64), so BN statistics, alphas and weights leave their init
+        manual_seed(11);
+        model.train();
+        using (var opt = optim.SGD(model.parameters(), 0.05, momentum: 0.9))
+        using (var loader = new DataLoader(train.Take(40 * 64), 64, true, false, transform.ForValidation(), 0, 5))
+            foreach (var (xb, yb) in loader.Epoch(0))
+            {
+                using var scope = NewDisposeScope();
+                opt.zero_grad();
+                foreach (var bits in options.BitsList)
+                {
+                    model.SetBits(bits);
+                    nn.functional.cross_entropy(model.call(xb), yb).backward();
+                }
+                opt.step();
+            }
+        model.eval();
+
+        string path = Path.Combine(dir, "mnist.abits");
+        EngineExporter.Export(model, options.BitsList, 1, 28, 28, path);
+        var engine = InferenceModel.Load(path, new EngineOptions { Threads = 2 });
+        using var session = engine.CreateSession(maxBatch: 250);
+
+        const int n = 3000;
+        using var valLoader = new DataLoader(val.Take(n), n, false, false, transform.ForValidation(), 0, 0);
+        var (x, _) = valLoader.Epoch(0).First();
+        using var _x = x;
+        float[] images = x.contiguous().data<float>().ToArray();
+        foreach (var bits in options.BitsList)
+        {
+            float[] t = Torch(model, x, bits);
+            float[] e = Engine(session, bits.Weight, images, n, 28 * 28, 10);
+            var (rel, agree) = Compare(e, t, n, 10);
+            int flips = rel.Count(r => r > 1e-4);
+            // exact up to float summation order except on images where a code flipped; those stay within 5% of the range
+            Assert.True(agree >= 0.999 * n, $"{bits} bits: top-1 agreement {agree}/{n}");
+            Assert.True(flips <= 0.02 * n, $"{bits} bits: {flips}/{n} images with logits off by more than 1e-4 x range");
+            Assert.True(rel.Max() <= 0.05, $"{bits} bits: worst logit difference {rel.Max():G3} x range");
+        }
+    }
+
+    [Fact]
+    public void Random_weight_resnet20_engine_logits_match_torch_eval_at_two_bit_widths()
+    {
+        var options = new QuantOptions { BitsList = [8, 4], SwitchAlpha = true, Rescale = true };
+        manual_seed(5);
+        using var model = new QResNetCifar(options, 20);
+        OnnxExportTests.TrainABit(model, options, 3, 32, steps: 2);
+        string path = Path.Combine(dir, "resnet20.abits");
+        EngineExporter.Export(model, options.BitsList, 3, 32, 32, path);
+        var engine = InferenceModel.Load(path, new EngineOptions { Threads = 2 });
+        using var session = engine.CreateSession(maxBatch: 16);
+        const int n = 16;
+        manual_seed(7);
+        using var x = randint(0, 256, [n, 3, 32, 32]).to_type(ScalarType.Float32);
+        float[] images = x.contiguous().data<float>().ToArray();
+        foreach (var bits in options.BitsList)
+        {
+            float[] t = Torch(model, x, bits);
+            float[] e = Engine(session, bits.Weight, images, n, 3 * 32 * 32, 10);
+            var (rel, agree) = Compare(e, t, n, 10);
+            int flips = rel.Count(r => r > 1e-4);
+            Assert.True(flips <= 4, $"{bits} bits: {flips}/{n} images with logits off by more than 1e-4 x range");
+            Assert.True(rel.Max() <= 0.05, $"{bits} bits: worst logit difference {rel.Max():G3} x range");
+            Assert.True(agree >= n - 1, $"{bits} bits: top-1 agreement {agree}/{n}");
+        }
+    }
+}
