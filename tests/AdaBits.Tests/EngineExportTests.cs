@@ -147,3 +147,89 @@ public class EngineExportTests() : TempFolderTests("adabits-engine-export-tests-
         }
     }
 }
+
+[Collection("Console")]
+public class EngineCliTests() : TempFolderTests("adabits-engine-cli-tests-")
+{
+    [Fact]
+    public void Export_engine_then_infer_gives_the_torch_top1_at_every_bit_width_and_a_damaged_file_is_one_line()
+    {
+        string cfg = Path.Combine(dir, "mnist.yml");
+        File.WriteAllText(cfg, $"""
+            dataset: MNIST
+            dataset_dir: {Mnist.Dir}
+            data_loader_workers: 1
+            num_classes: 10
+            topk: [1, 5]
+            normalize: False
+            num_epochs: 1
+            optimizer: sgd
+            momentum: 0.9
+            weight_decay: 0.00004
+            nesterov: True
+            lr: 0.05
+            lr_scheduler: cos_annealing_iter
+            random_seed: 5
+            batch_size: 64
+            model: models.q_mnist_cnn
+            reset_parameters: True
+            adaptive_training: True
+            bits_list: [8, 6, 5, 4]
+            weight_quant_scheme: modified
+            act_quant_scheme: original
+            switch_alpha: True
+            rescale: True
+            log_dir: {Path.Combine(dir, "run")}
+            train_limit: 1280
+            val_limit: 1000
+            log_interval: 1000
+            """);
+        // a model trained a little in-process (a CLI training run with a 4-entry bits_list is slower than this test needs)
+        string ckpt = Path.Combine(dir, "m.pt");
+        using (var trained = new QMnistCnn(OnnxExportTests.MnistOptions))
+        {
+            OnnxExportTests.TrainABit(trained, OnnxExportTests.MnistOptions, 1, 28, steps: 4);
+            AdaBits.Checkpoints.CheckpointFile.Save(ckpt, new System.Collections.Hashtable { ["model"] = AdaBits.Checkpoints.CheckpointFile.ModelState(trained) });
+        }
+        int code;
+        string err;
+        string artifact = Path.Combine(dir, "model.abits");
+        (code, var stdout, err) = CliRunner.Run("export", ckpt, "app:" + cfg, "--format", "engine", "--out", artifact);
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote", stdout);
+
+        var config = AdaBits.Config.ConfigLoader.Load(["app:" + cfg], _ => { });
+        using var model = AdaBits.Training.ModelFactory.Create(config, 1, 10);
+        AdaBits.Checkpoints.CheckpointFile.LoadInto(model,
+            AdaBits.Checkpoints.CheckpointFile.StateDictOf(AdaBits.Checkpoints.CheckpointFile.Load(ckpt), ckpt), ckpt);
+        var (_, val) = MnistFamily.Load("MNIST", Mnist.Dir);
+        using var loader = new DataLoader(val.Take(1000), 1000, false, false, TransformSpec.ForName("mnist", "MNIST", false, 0, false).ForValidation(), 0, 0);
+        var (x, y) = loader.Epoch(0).First();
+        using var _x = x;
+        using var _y = y;
+        foreach (int bits in new[] { 8, 6, 5, 4 })
+        {
+            model.eval();
+            model.SetBits(bits);
+            double torchTop1;
+            using (no_grad())
+            using (var logits = model.call(x))
+                torchTop1 = logits.argmax(1).eq(y).sum().item<long>() / 1000.0;
+            (code, stdout, err) = CliRunner.Run("infer", artifact, "--bits", bits.ToString(), "--threads", "2", "app:" + cfg);
+            Assert.True(code == 0, err);
+            var m = System.Text.RegularExpressions.Regex.Match(stdout, @"1000 validation images: top1 ([0-9.]+)");
+            Assert.True(m.Success, stdout);
+            double engineTop1 = double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(engineTop1, torchTop1 - 0.001, torchTop1 + 0.001);
+        }
+
+        byte[] bytes = File.ReadAllBytes(artifact);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        string damaged = Path.Combine(dir, "damaged.abits");
+        File.WriteAllBytes(damaged, bytes);
+        (code, stdout, err) = CliRunner.Run("infer", damaged, "--bits", "8", "app:" + cfg);
+        Assert.NotEqual(0, code);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("damaged.abits", err);
+    }
+}
