@@ -32,6 +32,8 @@ internal sealed class ExportCommand : CliCommand
           --bits 32, --float    the full-precision network (no quantizers, BN folded), for comparison; with
                                 --bits all also written into the folder, as model_float.onnx
           --format safetensors  the model's state dict (all bit-widths) as one safetensors file
+          --format engine       one integer-engine artifact (.abits) holding every bit-width of bits_list
+                                (weights once, as the top bit-width's codes); run it with 'adabits infer'
           --out PATH            the file (or folder, for --bits all) to write; files are written atomically
         Check an exported model with 'adabits eval-onnx PATH app:CONFIG.yml'.
         """;
@@ -44,7 +46,7 @@ internal sealed class ExportCommand : CliCommand
         var ckpt = new Argument<string>("CKPT") { Description = "The checkpoint (best_model.pt of a run folder, or any state dict)" };
         command.Arguments.Add(ckpt);
         var tokens = CliOptions.ConfigTokens(command);
-        var format = CliOptions.Choice("--format", "What to write", "onnx", "onnx", "safetensors");
+        var format = CliOptions.Choice("--format", "What to write", "onnx", "onnx", "safetensors", "engine");
         var bits = CliOptions.Text("--bits", "B|all", "The bit-width to export (an entry of bits_list), or all");
         var output = CliOptions.Text("--out", "PATH", "The file (or folder, for --bits all) to write", required: true);
         var asFloat = CliOptions.Flag("--float", "Also (or with no --bits, only) the float network: BN folded, no quantizers");
@@ -77,6 +79,22 @@ internal sealed class ExportCommand : CliCommand
                 OnnxExporter.Export(model, config, bits, channels, height, width, path, checkpoint);
                 Console.WriteLine($"wrote {path} (bits {bits}, {new FileInfo(path).Length / 1024.0:F1} KiB)");
             }
+            return 0;
+        }
+        if (format == "engine")
+        {
+            if (bitsOption is not null || asFloat) throw new UsageException("export: --bits and --float apply to --format onnx only (an engine artifact holds every bit-width)");
+            var (channels, height, width, classes) = InputShape(config);
+            using var model = LoadModel(config, checkpoint, channels, classes);
+            try
+            {
+                EngineExporter.Export(model, config.BitsList, channels, height, width, output);
+            }
+            catch (NotSupportedException e)
+            {
+                throw new UsageException($"export: {config.Model} {e.Message}");
+            }
+            Console.WriteLine($"wrote {output} (bits_list {Bits.ListToString(config.BitsList)}, {new FileInfo(output).Length / 1024.0:F1} KiB)");
             return 0;
         }
         if (bitsOption is not null || asFloat) throw new UsageException("export: --bits and --float apply to --format onnx only (safetensors holds every bit-width)");
