@@ -164,6 +164,24 @@ public class MpiTests() : TempFolderTests("adabits-mpi-tests-")
     }
 
     [Fact]
+    public void TwoRanksRunBothStagesOfATwoStageDistilledRunAndOnlyRankZeroWrites()
+    {
+        string logDir = Path.Combine(dir, "stages");
+        var (code, stdout, stderr) = Run(2, MnistArgs(1, 640, logDir, "val_limit=256", "bits_list=[8,4]", "fp_pretrain_epochs=1", "distill=highest"));
+        Assert.True(code == 0, stdout + stderr);
+        var results = Directory.GetFiles(logDir, RunOutputs.ResultsFile, SearchOption.AllDirectories).OrderBy(p => p.Length).ToList();
+        Assert.Equal(2, results.Count);   // the run folder's and its fp_pretrain/ one
+        string runDir = Path.GetDirectoryName(results[0])!;
+        Assert.Equal(Path.Combine(runDir, TwoStage.FpStage, RunOutputs.ResultsFile), results[1]);
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(runDir, RunOutputs.MetricsFile)).Length);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(runDir, TwoStage.FpStage, RunOutputs.MetricsFile)).Length);
+        string log = File.ReadAllText(Path.Combine(runDir, "train.log"));
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(log, "New best validation").Count);   // one per stage, from rank 0 alone
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(log, "stage 2 of 2: joint training"));
+        Assert.Contains("distill_kl", File.ReadAllText(Path.Combine(runDir, RunOutputs.MetricsFile)));
+    }
+
+    [Fact]
     public void KilledRankEndsTheJobAndTheRunResumes()
     {
         string logDir = Path.Combine(dir, "run");

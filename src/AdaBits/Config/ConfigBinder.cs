@@ -165,7 +165,7 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
         string rescaleType = OneOf("rescale_type", Opt("rescale_type", "constant", AsString), ["constant", "stddev"]);
         Opt("warmup_epochs", 0, (k, v) => AsInt(k, v)); // derived by the loader; only its type is checked here
 
-        return new TrainConfig
+        var config = new TrainConfig
         {
             SourcePath = sourceName,
             BatchSize = Positive("batch_size", Req("batch_size", (k, v) => AsInt(k, v))),
@@ -245,6 +245,39 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
             SwitchAlpha = Opt("switch_alpha", false, AsBool),
             PactFp = Opt("pact_fp", false, AsBool),
             DoubleSide = Opt("double_side", false, AsBool),
+
+            FpPretrainEpochs = NonNegative("fp_pretrain_epochs", Opt("fp_pretrain_epochs", 0, (k, v) => AsInt(k, v))),
+            Distill = OneOf("distill", Opt("distill", "none", AsString), ConfigKeys.DistillModes),
+            DistillWeight = InUnitInterval("distill_weight", Opt("distill_weight", 0.5, AsDouble)),
+            DistillTemperature = Opt("distill_temperature", 1.0, AsDouble) is var t && t > 0 && double.IsFinite(t)
+                ? t : throw Invalid("distill_temperature", $"must be a finite number > 0, got {YamlText.PythonRepr(t)}"),
         };
+        CheckTwoStage(config);
+        CheckDistill(config);
+        return config;
+    }
+
+    double InUnitInterval(string key, double value) =>
+        value is >= 0 and <= 1 ? value : throw Invalid(key, $"must be a number in [0, 1], got {YamlText.PythonRepr(value)}");
+
+    void CheckTwoStage(TrainConfig c)
+    {
+        if (c.FpPretrainEpochs == 0) return;
+        // stage 2 starts from the expanded stage-1 model: a file loaded on top of it would make stage 1 pointless
+        if (!string.IsNullOrEmpty(c.FpPretrainedFile))
+            throw Invalid("fp_pretrain_epochs", $"= {c.FpPretrainEpochs} trains the full-precision model itself: it cannot be combined with fp_pretrained_file '{c.FpPretrainedFile}' (set one of them)");
+        if (!string.IsNullOrEmpty(c.PretrainedFile))
+            throw Invalid("fp_pretrain_epochs", $"= {c.FpPretrainEpochs} trains the full-precision model itself: it cannot be combined with pretrained_file '{c.PretrainedFile}' (set one of them)");
+    }
+
+    void CheckDistill(TrainConfig c)
+    {
+        if (c.Distill == "none") return;
+        if (!c.AdaptiveTraining)
+            throw Invalid("distill", $"'{c.Distill}' distils between the bit-widths of the joint step: it needs adaptive_training: True (or distill: none)");
+        if (c.BitsList.Distinct().Count() < 2)
+            throw Invalid("distill", $"'{c.Distill}' needs at least two bit-widths in bits_list, got {Bits.ListToString(c.BitsList)}");
+        if (c.Distill == "fp" && !c.BitsList.Any(b => b.Weight >= 32 && b.Activation >= 32))
+            throw Invalid("distill", $"'fp' takes the full-precision output as the teacher: bits_list must hold 32, got {Bits.ListToString(c.BitsList)} (or use distill: highest)");
     }
 }

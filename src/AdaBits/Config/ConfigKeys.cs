@@ -24,6 +24,8 @@ public static class ConfigKeys
         "bits_list", "adaptive_training", "weight_only", "weight_quant_scheme", "act_quant_scheme", "clamp",
         "rescale", "rescale_conv", "rescale_type", "switchbn", "stats_sharing", "switch_alpha", "pact_fp",
         "double_side",
+        // two-stage training and distillation across bit-widths
+        "fp_pretrain_epochs", "distill", "distill_weight", "distill_temperature",
     ];
 
     /// <summary>Keys of the reference's configs that nothing reads: accepted with a warning.</summary>
@@ -31,6 +33,9 @@ public static class ConfigKeys
         ["num_cpus_per_job", "memory_per_job", "gpu_type", "resume", "bn_calib", "unbiased", "exp_decaying_gamma"];
 
     public static readonly IReadOnlyList<string> Optimizers = ["sgd", "rmsprop"];
+
+    /// <summary>distill: which output teaches each bit-width in the joint step (see Training/Distillation.cs).</summary>
+    public static readonly IReadOnlyList<string> DistillModes = ["none", "highest", "fp", "recursive"];
 
     public static readonly IReadOnlyList<string> LrSchedulers =
     [

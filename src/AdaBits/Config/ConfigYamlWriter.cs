@@ -88,6 +88,10 @@ internal static class ConfigYamlWriter
             ["switch_alpha"] = c.SwitchAlpha,
             ["pact_fp"] = c.PactFp,
             ["double_side"] = c.DoubleSide,
+            ["fp_pretrain_epochs"] = c.FpPretrainEpochs,
+            ["distill"] = c.Distill,
+            ["distill_weight"] = c.DistillWeight,
+            ["distill_temperature"] = c.DistillTemperature,
         };
         return v;
     }

@@ -133,6 +133,17 @@ public sealed record TrainConfig
     public bool PactFp { get; init; }
     public bool DoubleSide { get; init; }
 
+    // ---- two-stage training and distillation ----
+    /// <summary>fp_pretrain_epochs: epochs of full-precision pre-training (stage 1, in the run folder's
+    /// <c>fp_pretrain/</c>) before the joint training of num_epochs epochs; 0: none.</summary>
+    public int FpPretrainEpochs { get; init; }
+    /// <summary>distill: <c>none</c>, <c>highest</c>, <c>fp</c> or <c>recursive</c> (the teacher of each bit-width in the joint step).</summary>
+    public string Distill { get; init; } = "none";
+    /// <summary>distill_weight w: a student's loss is (1 - w) CE + w T^2 KL(teacher || student) at temperature T.</summary>
+    public double DistillWeight { get; init; } = 0.5;
+    /// <summary>distill_temperature T (&gt; 0).</summary>
+    public double DistillTemperature { get; init; } = 1.0;
+
     /// <summary>The settings every quantized layer reads.</summary>
     public QuantOptions ToQuantOptions() => new()
     {
@@ -171,6 +182,9 @@ public sealed record TrainConfig
         $"weight_{WeightQuantScheme.Name()}_act_{ActQuantScheme.Name()}",
         "switch_alpha_" + Py(SwitchAlpha),
         "pact_fp_" + Py(PactFp),
+        // this port's additions, only when used: the reference's settings (and their folders) stay as they were
+        .. (FpPretrainEpochs > 0 ? new[] { $"fp_pretrain_epochs_{FpPretrainEpochs}" } : []),
+        .. (Distill != "none" ? new[] { $"distill_{Distill}" } : []),
     ]);
 
     /// <summary>Where a run writes (see <see cref="RunFolder.Resolve"/>): run_dir, else log_dir/&lt;config stem&gt;-&lt;setting hash&gt;,

@@ -5,6 +5,9 @@ namespace AdaBits.Training;
 /// <summary>One epoch's loss and top-k errors at one bit-width, after the reference's meters (§5.6).</summary>
 public sealed record BitsMetrics(double Loss, IReadOnlyDictionary<int, double> TopError, long Samples)
 {
+    /// <summary>A distilled bit-width's mean KL term (before its weight and T^2) over the epoch; null when it has no teacher.</summary>
+    public double? DistillKl { get; init; }
+
     public double Top1Error => TopError.TryGetValue(1, out var e) ? e : double.NaN;
 
     /// <summary>Accuracy (1 - error) for k, a fraction in [0, 1].</summary>
@@ -17,8 +20,8 @@ public sealed record BitsMetrics(double Loss, IReadOnlyDictionary<int, double> T
 /// </summary>
 public sealed class EpochMeter(IReadOnlyList<int> topk)
 {
-    double lossSum;
-    long batches, samples;
+    double lossSum, klSum;
+    long batches, samples, klBatches;
     readonly long[] correct = new long[topk.Count];
 
     public void Add(Tensor logits, Tensor target, double batchLoss)
@@ -36,14 +39,21 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
             correct[i] += counts[(int)Math.Min(topk[i], maxk) - 1];
     }
 
+    /// <summary>A distilled step's KL term (see <see cref="BitsMetrics.DistillKl"/>).</summary>
+    public void AddDistill(double kl)
+    {
+        klSum += kl;
+        klBatches++;
+    }
+
     /// <summary>The running sums (what a mid-epoch checkpoint keeps so that the resumed epoch's metrics are exact).</summary>
-    internal MeterState State => new(lossSum, batches, samples, correct.ToArray());
+    internal MeterState State => new(lossSum, batches, samples, correct.ToArray(), klSum, klBatches);
 
     internal void Restore(MeterState s)
     {
         if (s.Correct.Length != correct.Length)
             throw new InvalidDataException($"saved meter has {s.Correct.Length} top-k counts, this run's topk has {correct.Length}");
-        (lossSum, batches, samples) = (s.LossSum, s.Batches, s.Samples);
+        (lossSum, batches, samples, klSum, klBatches) = (s.LossSum, s.Batches, s.Samples, s.KlSum, s.KlBatches);
         s.Correct.CopyTo(correct, 0);
     }
 
@@ -51,13 +61,13 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
     internal void AllReduce(Distributed.World world)
     {
         if (!world.IsDistributed) return;
-        Span<double> loss = [lossSum];
-        world.AllReduceSum(loss);
-        lossSum = loss[0];
-        long[] counts = [batches, samples, .. correct];
+        Span<double> sums = [lossSum, klSum];
+        world.AllReduceSum(sums);
+        (lossSum, klSum) = (sums[0], sums[1]);
+        long[] counts = [batches, samples, klBatches, .. correct];
         world.AllReduceSum(counts);
-        (batches, samples) = (counts[0], counts[1]);
-        counts.AsSpan(2).CopyTo(correct);
+        (batches, samples, klBatches) = (counts[0], counts[1], counts[2]);
+        counts.AsSpan(3).CopyTo(correct);
     }
 
     public BitsMetrics Result()
@@ -65,9 +75,13 @@ public sealed class EpochMeter(IReadOnlyList<int> topk)
         var errors = new Dictionary<int, double>();
         for (int i = 0; i < topk.Count; i++)
             errors[topk[i]] = samples == 0 ? double.NaN : 1 - (double)correct[i] / samples;
-        return new BitsMetrics(batches == 0 ? double.NaN : lossSum / batches, errors, samples);
+        return new BitsMetrics(batches == 0 ? double.NaN : lossSum / batches, errors, samples)
+        {
+            DistillKl = klBatches == 0 ? null : klSum / klBatches,
+        };
     }
 }
 
-/// <summary>An <see cref="EpochMeter"/>'s sums: the loss sum, batches, samples and the top-k hit counts.</summary>
-internal sealed record MeterState(double LossSum, long Batches, long Samples, long[] Correct);
+/// <summary>An <see cref="EpochMeter"/>'s sums: the loss sum, batches, samples, the top-k hit counts and the distillation
+/// term's sum and count (absent in checkpoints written before distillation: 0).</summary>
+internal sealed record MeterState(double LossSum, long Batches, long Samples, long[] Correct, double KlSum = 0, long KlBatches = 0);

@@ -9,6 +9,8 @@ public sealed class RunLog : IDisposable
     readonly TextWriter console;
     readonly bool interactive;
     StreamWriter? file;
+    /// <summary>A second file for a while: a two-stage run's stage-1 train.log.</summary>
+    StreamWriter? also;
     bool progressShown;
     readonly System.Diagnostics.Stopwatch sinceDrawn = System.Diagnostics.Stopwatch.StartNew();
     static readonly TimeSpan RedrawEvery = TimeSpan.FromMilliseconds(250);
@@ -31,13 +33,43 @@ public sealed class RunLog : IDisposable
         file = new StreamWriter(path, append: true) { AutoFlush = true };
     }
 
+    /// <summary>Until disposed, every line also goes to <paramref name="path"/> (appended).</summary>
+    public IDisposable AlsoTo(string path)
+    {
+        var writer = new StreamWriter(path, append: true) { AutoFlush = true };
+        lock (gate)
+        {
+            also?.Dispose();
+            also = writer;
+        }
+        return new Detach(this, writer);
+    }
+
+    sealed class Detach(RunLog log, StreamWriter writer) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (log.gate)
+            {
+                if (log.also == writer) log.also = null;
+                writer.Dispose();
+            }
+        }
+    }
+
+    void ToFiles(string text)
+    {
+        file?.WriteLine(text);
+        also?.WriteLine(text);
+    }
+
     public void Line(string text)
     {
         lock (gate)
         {
             EndProgress();
             console.WriteLine(text);
-            file?.WriteLine(text);
+            ToFiles(text);
         }
     }
 
@@ -53,7 +85,7 @@ public sealed class RunLog : IDisposable
     {
         lock (gate)
         {
-            if (logged) file?.WriteLine(progress.Plain());
+            if (logged) ToFiles(progress.Plain());
             if (!interactive)
             {
                 if (logged) console.WriteLine(progress.Plain());
@@ -70,7 +102,7 @@ public sealed class RunLog : IDisposable
     /// <summary>A line for train.log only (the console has shown it already).</summary>
     public void FileLine(string text)
     {
-        lock (gate) file?.WriteLine(text);
+        lock (gate) ToFiles(text);
     }
 
     /// <summary>A progress line: overwritten by the next one on a terminal; kept in train.log either way.</summary>
@@ -81,7 +113,7 @@ public sealed class RunLog : IDisposable
 
     void WriteProgress(string text)
     {
-        file?.WriteLine(text);
+        ToFiles(text);
         if (!interactive)
         {
             console.WriteLine(text);
@@ -110,5 +142,6 @@ public sealed class RunLog : IDisposable
     {
         EndProgress();
         file?.Dispose();
+        also?.Dispose();
     }
 }

@@ -15,17 +15,20 @@ public static class RunOutputs
     public const string MetricsFile = "metrics.jsonl";
     public const string ResultsFile = "results.json";
 
-    public static string MetricsLine(int epoch, string phase, Bits bits, BitsMetrics m, double lr, double seconds)
+    /// <param name="stage">A two-stage run's stage (<see cref="TwoStage"/>), written first; null: a single-stage run, no field.</param>
+    public static string MetricsLine(int epoch, string phase, Bits bits, BitsMetrics m, double lr, double seconds, string? stage = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
         {
             w.WriteStartObject();
+            if (stage is not null) w.WriteString("stage", stage);
             w.WriteNumber("epoch", epoch);
             w.WriteString("phase", phase);
             w.WriteString("bits", bits.ToString());
             WriteNumber(w, "loss", m.Loss);
             foreach (var (k, e) in m.TopError.OrderBy(p => p.Key)) WriteNumber(w, $"top{k}_error", e);
+            if (m.DistillKl is double kl) WriteNumber(w, "distill_kl", kl);
             WriteNumber(w, "lr", lr);
             WriteNumber(w, "seconds", Math.Round(seconds, 3));
             w.WriteEndObject();
@@ -54,9 +57,11 @@ public static class RunOutputs
     }
 
     /// <summary>{"bits_list": [...], "best_epoch": N, "val": {"8": {"top1", "top5", "loss"}, ...}, "seconds": S,
-    /// "experiment_setting": "bits_list_[8, 4]/adaptive_True/..."}.</summary>
+    /// "experiment_setting": "bits_list_[8, 4]/adaptive_True/..."}; a two-stage run's stage-1 folder adds
+    /// "stage": "fp_pretrain", its run folder "stage": "joint" and "fp_pretrain": {the stage-1 summary}.</summary>
     public static void WriteResults(string path, IReadOnlyList<Bits> bitsList, int bestEpoch,
-        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds, string? experimentSetting = null, AtomicWriter? writer = null)
+        IReadOnlyDictionary<Bits, BitsMetrics> val, double seconds, string? experimentSetting = null, AtomicWriter? writer = null,
+        string? stage = null, StageSummary? fpPretrain = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -69,6 +74,19 @@ public static class RunOutputs
             WriteVal(w, val);
             WriteNumber(w, "seconds", Math.Round(seconds, 1));
             if (experimentSetting is not null) w.WriteString("experiment_setting", experimentSetting);
+            if (stage is not null) w.WriteString("stage", stage);
+            if (fpPretrain is { } s)
+            {
+                w.WriteStartObject(TwoStage.FpStage);
+                w.WriteString("run_dir", s.RunDir);
+                w.WriteNumber("epochs", s.Epochs);
+                w.WriteNumber("best_epoch", s.BestEpoch);
+                w.WriteString("expanded", s.Expanded);
+                w.WritePropertyName("val");
+                using (var stageVal = JsonDocument.Parse(s.ValJson)) stageVal.RootElement.WriteTo(w);
+                WriteNumber(w, "seconds", Math.Round(s.Seconds, 1));
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         }
         (writer ?? AtomicWriter.Default).WriteAllBytes(path, ms.ToArray());

@@ -40,6 +40,10 @@ public sealed class Trainer : IDisposable
     readonly DataLoader valLoader;
     readonly QLinear? classifier;
     readonly int[] inputShape;
+    /// <summary>The joint step's order and each bit-width's teacher (distill).</summary>
+    readonly IReadOnlyList<DistillStep> steps;
+    /// <summary>Two-stage runs: the random state after set-up, put back after stage 1 so stage 2 starts as a run from fp_pretrained_file does.</summary>
+    readonly Tensor? rngAfterSetup;
 
     public nn.Module<Tensor, Tensor> Model { get; }
 
@@ -54,6 +58,11 @@ public sealed class Trainer : IDisposable
     /// <summary>Writes every file of the run folder (tests give one that fails).</summary>
     internal AtomicWriter Writer { get; init; } = AtomicWriter.Default;
     public string RunDir => cfg.RunDir;
+    /// <summary>Set on the stage-1 trainer a two-stage run starts (<see cref="TwoStage.FpStage"/>); null otherwise.</summary>
+    internal string? Stage { get; init; }
+    bool IsFpStage => Stage == TwoStage.FpStage;
+    /// <summary>What the metrics and results of this trainer's run folder call its stage; null in a single-stage run.</summary>
+    string? StageName => Stage ?? (cfg.FpPretrainEpochs > 0 ? TwoStage.JointStage : null);
 
     /// <summary>The bit-widths trained each step: all of bits_list when adaptive, else its last entry (reference).</summary>
     public IReadOnlyList<Bits> TrainBits => cfg.AdaptiveTraining ? cfg.BitsList : [cfg.BitsList[^1]];
@@ -79,6 +88,8 @@ public sealed class Trainer : IDisposable
         if (train is not null)
             trainLoader = new DataLoader(train, dp.LocalBatch(config), shuffle: true, config.DropLast,
                 DataSources.Transform(config, training: true), config.DataLoaderWorkers, config.RandomSeed, shard: dp.Shard(training: true));
+        steps = Distillation.Plan(TrainBits, config.Distill);
+        if (config.FpPretrainEpochs > 0) rngAfterSetup = get_rng_state();
     }
 
     public static Device DeviceFor(string name)
@@ -109,29 +120,25 @@ public sealed class Trainer : IDisposable
     {
         if (trainLoader is null) throw new InvalidOperationException("this trainer was built for evaluation only");
         // Settings that can still fail are checked before anything is written.
-        LrSchedule schedule;
-        try
-        {
-            schedule = new LrSchedule(cfg.LrScheduler, cfg.NumEpochs, trainLoader.BatchesPerEpoch, cfg.WarmupEpochs,
-                cfg.BatchSize, cfg.MultistepLrMilestones, cfg.MultistepLrGamma, cfg.ExpDecayingLrGamma, cfg.ExpDecayingPeriod, cfg.WarmRestart);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"{cfg.SourcePath}: {e.Message}", e);
-        }
-        using var optimizer = BuildOptimizer();
         string runDir = cfg.RunDir;
+        var schedule = Schedule(cfg, trainLoader.BatchesPerEpoch);
+        var fpConfig = cfg.FpPretrainEpochs > 0 ? TwoStage.StageConfig(cfg, runDir) : null;
+        if (fpConfig is not null) Schedule(fpConfig, trainLoader.BatchesPerEpoch);
+        using var optimizer = BuildOptimizer();
         if (Writes) Directory.CreateDirectory(runDir);
         using var runLock = Writes ? RunLock.Acquire(runDir, log.Line) : null;   // rank 0 alone writes the folder
+        // stage 1's lines go to its own train.log and, through the run's, to the run folder's
+        using var stageLog = Writes && IsFpStage ? log.AlsoTo(Path.Combine(runDir, "train.log")) : null;
         if (Writes)
         {
-            log.AttachFile(Path.Combine(runDir, "train.log"));
+            if (!IsFpStage) log.AttachFile(Path.Combine(runDir, "train.log"));
             Writer.WriteAllText(Path.Combine(runDir, "config.yml"), cfg.ToYaml());
         }
         log.FileLine($"run folder: {runDir}");   // the train command has printed it first
 
         var state = new RunState { Guard = new NonFiniteGuard(cfg.NanPolicy, cfg.NanMaxSkips, log.Line) };
         string latest = Path.Combine(runDir, LatestCheckpoint);
+        var fpStage = fpConfig is null ? null : PretrainFullPrecision(fpConfig);
         if (!string.IsNullOrEmpty(cfg.FpPretrainedFile))
         {
             string fp = cfg.FpPretrainedFile;
@@ -158,12 +165,12 @@ public sealed class Trainer : IDisposable
             foreach (var (bits, m) in trainMetrics)
             {
                 log.Line(EpochLine("train", shown, bits, m, trainSeconds));
-                lines.Add(RunOutputs.MetricsLine(shown, "train", bits, m, lr, trainSeconds));
+                lines.Add(RunOutputs.MetricsLine(shown, "train", bits, m, lr, trainSeconds, StageName));
             }
             foreach (var (bits, m) in valMetrics)
             {
                 log.Line(EpochLine("val", shown, bits, m, state.LastValSeconds));
-                lines.Add(RunOutputs.MetricsLine(shown, "val", bits, m, lr, state.LastValSeconds));
+                lines.Add(RunOutputs.MetricsLine(shown, "val", bits, m, lr, state.LastValSeconds, StageName));
             }
             if (dp.EpochCommLine(shown, cfg.NumEpochs) is string comm) log.Line(comm);
             if (Writes) RunOutputs.AppendMetrics(runDir, lines, Writer);
@@ -182,7 +189,7 @@ public sealed class Trainer : IDisposable
             state.LastEpoch = epoch;
             state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
             if (Writes) SaveLatest(latest, optimizer, state);
-            if (StopAfterEpochs is int stop && epoch + 1 >= stop)
+            if (StopAfterEpochs is int stop && epoch + 1 + HookOffset.Epochs >= stop)
                 throw new OperationCanceledException($"stopped after epoch {epoch + 1}");
             if (dp.AnyRank(Stop?.Requested == true)) throw Stopped($"after epoch {shown}");
         }
@@ -192,11 +199,60 @@ public sealed class Trainer : IDisposable
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
         if (!Writes) return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
         RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds,
-            RunFolder.Setting(cfg), Writer);
+            RunFolder.Setting(cfg), Writer, StageName, fpStage);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
         log.Line($"report: {Reporting.RunReport.Write(runDir, Writer)}");
         return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
+    }
+
+    LrSchedule Schedule(TrainConfig c, int batchesPerEpoch)
+    {
+        try
+        {
+            return new LrSchedule(c.LrScheduler, c.NumEpochs, batchesPerEpoch, c.WarmupEpochs,
+                c.BatchSize, c.MultistepLrMilestones, c.MultistepLrGamma, c.ExpDecayingLrGamma, c.ExpDecayingPeriod, c.WarmRestart);
+        }
+        catch (ArgumentException e)
+        {
+            string stage = c == cfg ? "" : $" (stage 1, fp_pretrain_epochs: {c.NumEpochs})";
+            throw new ArgumentException($"{cfg.SourcePath}{stage}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The test hooks count epochs and steps over both stages of a two-stage run: what stage 1 has when this is stage 2.</summary>
+    (int Epochs, long Steps) HookOffset => cfg.FpPretrainEpochs > 0 ? (cfg.FpPretrainEpochs, (long)cfg.FpPretrainEpochs * trainLoader!.BatchesPerEpoch) : (0, 0);
+
+    /// <summary>
+    /// Stage 1 of a two-stage run: trains (or resumes, or finds done) the full-precision run in fp_pretrain/, then
+    /// expands its best model into this model as fp_pretrained_file would. Returns what results.json records of it.
+    /// </summary>
+    StageSummary? PretrainFullPrecision(TrainConfig fpConfig)
+    {
+        string dir = fpConfig.RunDir;
+        int n = fpConfig.NumEpochs;
+        // rank 0 sees the folder; the others follow its decision
+        bool done = dp.AnyRank(Writes && File.Exists(Path.Combine(dir, RunOutputs.ResultsFile)));
+        string epochs = n == 1 ? "1 epoch" : $"{n} epochs";
+        if (done) log.Line($"stage 1 of 2 (full precision, {epochs}) is done: {dir}");
+        else
+        {
+            log.Line($"stage 1 of 2: full-precision pre-training (bits_list [32], its own BN and clipping levels), {epochs}, in {dir}");
+            using var stage = new Trainer(fpConfig, log, training: true)
+            {
+                Stage = TwoStage.FpStage, Writer = Writer, Stop = Stop, StopAfterEpochs = StopAfterEpochs, StopAfterSteps = StopAfterSteps,
+            };
+            stage.Train();
+        }
+        set_rng_state(rngAfterSetup!);
+        if (!Writes) return null;   // rank 0's expanded model reaches the other ranks with the start-up broadcast
+        var summary = TwoStage.Read(dir, n);
+        string best = Path.Combine(dir, BestModel);
+        if (!File.Exists(best)) throw new InvalidDataException($"{best}: stage 1 finished but its best model is missing; move {dir} away to train stage 1 again");
+        int used = FpPretrained.LoadInto(Model, CheckpointFile.LoadStateDict(best), best);
+        log.Line($"stage 2 of 2: joint training at {Bits.ListToString(TrainBits)} for num_epochs = {cfg.NumEpochs}, from stage 1's best model " +
+            $"(epoch {summary.BestEpoch} of {n}; {used} tensors, BN copies and clipping levels expanded as fp_pretrained_file does)");
+        return summary;
     }
 
     /// <summary>The profile at every bit-width, printed as the reference does at the start, and kept as profile.json.</summary>
@@ -238,12 +294,18 @@ public sealed class Trainer : IDisposable
             var restoreBuffers = guard.Skips ? NonFiniteGuard.SnapshotBuffers(Model) : null;
             var metersBefore = guard.Skips ? meters.ToDictionary(p => p.Key, p => p.Value.State) : null;
             (string What, string Bits)? bad = null;
-            foreach (var bits in TrainBits)
+            // teachers' detached logits of this batch, disposed with the step's scope
+            var teacherLogits = new Dictionary<Bits, Tensor>();
+            foreach (var (bits, teacher) in steps)
             {
                 using var inner = NewDisposeScope();
                 Model.SetBits(bits);
                 var logits = Model.call(x);
                 var loss = nn.functional.cross_entropy(logits, y);
+                Tensor? kl = null;
+                if (teacher is Bits t)
+                    (loss, kl) = Distillation.StudentLoss(loss, logits, teacherLogits[t], cfg.DistillWeight, cfg.DistillTemperature);
+                if (steps.Any(s => s.Teacher == bits)) teacherLogits[bits] = logits.detach().MoveToOuterDisposeScope();
                 if (CorruptLoss?.Invoke(state.Step, bits) == true) loss = loss * float.NaN;
                 float lossValue = loss.item<float>();
                 // Data-parallel ranks must decide together: gradients are checked after they are averaged (the same
@@ -251,9 +313,10 @@ public sealed class Trainer : IDisposable
                 if (!float.IsFinite(lossValue) && !collective) { bad = ($"loss ({lossValue})", $"{bits} bits"); break; }
                 if (!float.IsFinite(lossValue)) bad ??= ($"loss ({lossValue})", $"{bits} bits on rank {dp.World.Rank}");
                 loss.backward();
-                dp.AfterBackward(Model.parameters(), lastOfStep: bits == TrainBits[^1]);
+                dp.AfterBackward(Model.parameters(), lastOfStep: bits == steps[^1].Bits);
                 if (!collective && !NonFiniteGuard.GradientsFinite(parameters)) { bad = ("gradient", $"{bits} bits"); break; }
                 meters[bits].Add(logits, y, lossValue);
+                if (kl is not null) meters[bits].AddDistill(kl.item<float>());
             }
             if (collective)
             {
@@ -292,7 +355,7 @@ public sealed class Trainer : IDisposable
                     (images - imagesAtStart) * dp.World.Size / Math.Max(elapsed, 1e-9), eta, guard.Skipped), logged);
             }
             // a signal may reach the ranks at different steps: they stop together, at the first step any rank saw it
-            bool stop = dp.AnyRank(Stop?.Requested == true || state.Step >= StopAfterSteps);
+            bool stop = dp.AnyRank(Stop?.Requested == true || state.Step + HookOffset.Steps >= StopAfterSteps);
             if (stop || (cfg.CheckpointIntervalSteps > 0 && state.Step % cfg.CheckpointIntervalSteps == 0 && b < batches))
             {
                 // The position inside the epoch: a run resumed from here trains the rest of it (an interval
@@ -442,8 +505,9 @@ public sealed class Trainer : IDisposable
     internal sealed record SavedMetrics(int Weight, int Activation, bool IsPair, double Loss, Dictionary<string, double> TopError, long Samples);
 
     string EpochLine(string phase, int epoch, Bits bits, BitsMetrics m, double seconds) =>
-        $"{seconds:F1}s\t{phase}\t{bits} bits\t{epoch}/{cfg.NumEpochs}: loss: {m.Loss:F3}, " +
-        string.Join(", ", m.TopError.OrderBy(p => p.Key).Select(p => $"top{p.Key}_error: {p.Value:F3}"));
+        $"{seconds:F1}s\t{phase}\t{bits} bits\t{(StageName is string s ? s + " " : "")}{epoch}/{cfg.NumEpochs}: loss: {m.Loss:F3}, " +
+        string.Join(", ", m.TopError.OrderBy(p => p.Key).Select(p => $"top{p.Key}_error: {p.Value:F3}")) +
+        (m.DistillKl is double kl ? $", distill_kl: {kl:F4}" : "");
 
     public void Dispose()
     {
@@ -451,5 +515,6 @@ public sealed class Trainer : IDisposable
         valLoader.Dispose();
         dp.Dispose();
         Model.Dispose();
+        rngAfterSetup?.Dispose();
     }
 }
