@@ -40,6 +40,10 @@ public static class RunReport
             Row("quantization", $"weights {c.WeightQuantScheme.Name()}, activations {c.ActQuantScheme.Name()}, clamp {Py(c.Clamp)}, rescale {Py(c.Rescale)}, rescale_conv {Py(c.RescaleConv)} ({c.RescaleType.ToString().ToLowerInvariant()})");
             Row("switchable", $"BN {Py(c.SwitchBn)}, alpha {Py(c.SwitchAlpha)}");
             Row("optimisation", string.Create(ci, $"{c.Optimizer}, lr {c.Lr} ({c.LrScheduler}), momentum {c.Momentum}, weight decay {(decimal)c.WeightDecay}, batch {c.BatchSize}, {c.NumEpochs} epochs"));
+            if (c.FpPretrainEpochs > 0)
+                Row("two-stage", $"{c.FpPretrainEpochs} full-precision epochs first (fp_pretrain/, its own report), then the {c.NumEpochs} joint epochs above from its expanded best model");
+            if (c.Distill != "none")
+                Row("distillation", string.Create(ci, $"{c.Distill} teacher, weight {c.DistillWeight}, temperature {c.DistillTemperature}"));
             Row("seed", c.RandomSeed);
             sb.AppendLine();
         }

@@ -22,7 +22,8 @@ public sealed record RunResult(string RunDir, int BestEpoch, IReadOnlyDictionary
 /// bits_list in order on the same batch, gradients summed, one optimizer step), validation every epoch,
 /// the best model by the mean top-1 error over bit-widths, atomic checkpoints and exact automatic resume.
 /// Fixed relative to the reference: all num_epochs epochs run, resume restores the learning rate, and the
-/// validation loss is computed on training-scale logits.
+/// validation loss is computed on training-scale logits. Added: distillation between the step's bit-widths
+/// (<see cref="Distillation"/>) and a full-precision first stage in the same run (<see cref="TwoStage"/>).
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -215,7 +216,7 @@ public sealed class Trainer : IDisposable
         }
         catch (ArgumentException e)
         {
-            string stage = c == cfg ? "" : $" (stage 1, fp_pretrain_epochs: {c.NumEpochs})";
+            string stage = ReferenceEquals(c, cfg) ? "" : $" (stage 1, fp_pretrain_epochs: {c.NumEpochs})";
             throw new ArgumentException($"{cfg.SourcePath}{stage}: {e.Message}", e);
         }
     }
