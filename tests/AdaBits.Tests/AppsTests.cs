@@ -36,5 +36,17 @@ public class AppsTests
         Assert.True(c.AdaptiveTraining && c.SwitchBn && c.SwitchAlpha && c.Rescale && c.Clamp);
         Assert.Equal("models.q_mnist_cnn", c.Model);
         Assert.Equal("MNIST", c.Dataset);
+        Assert.Equal(Models.InitScheme.SatScale, c.Init);
+    }
+
+    [Fact]
+    public void The_fashion_resnet20_config_trains_down_to_2_bits_with_centered_weights()
+    {
+        var c = ConfigLoader.Load(["app:" + Path.Combine(Mnist.RepoRoot(), "apps", "fashion_mnist", "resnet20_8to2.yml")]);
+        Assert.Equal("[8, 6, 5, 4, 3, 2]", Modules.Bits.ListToString(c.BitsList));
+        Assert.Equal(Quantization.QuantScheme.Centered, c.WeightQuantScheme);
+        Assert.Equal(("models.q_resnet_cifar", 20), (c.Model, c.Depth));
+        Assert.Equal(Models.InitScheme.SatScale, c.Init);
+        Assert.True(c.AdaptiveTraining && c.SwitchBn && c.SwitchAlpha);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using AdaBits.Models;
 using AdaBits.Modules;
 using AdaBits.Quantization;
 
@@ -199,6 +200,7 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
             WidthDivisor = Positive("width_divisor", Opt("width_divisor", 1, (k, v) => AsInt(k, v))),
             MinWidth = Positive("min_width", Opt("min_width", 1, (k, v) => AsInt(k, v))),
             ResetParameters = Opt("reset_parameters", true, AsBool),
+            Init = InitSchemes.Parse(OneOf("init", Opt("init", InitSchemes.Default.Name(), AsString), InitSchemes.Names)),
             Profiling = Profiling(),
             ProfilingOnly = Opt("profiling_only", false, AsBool),
             ModelProfilingVerbose = Opt("model_profiling_verbose", false, AsBool),

@@ -12,7 +12,7 @@ public static class ConfigKeys
         "data_loader", "data_loader_workers", "bad_images", "drop_last", "normalize", "crop_padding", "horizontal_flip",
         "train_limit", "val_limit", "num_classes", "image_size", "topk", "test_only", "random_seed",
         "use_diff_seed", "stoch_valid", "log_dir", "log_layout", "run_dir", "model", "depth", "width_mult", "width_divisor", "min_width",
-        "reset_parameters", "profiling", "profiling_only", "model_profiling_verbose", "distributed",
+        "reset_parameters", "init", "profiling", "profiling_only", "model_profiling_verbose", "distributed",
         "distributed_all_reduce", "fp_pretrained_file", "pretrained_dir", "pretrained_file",
         "pretrained_model_remap_keys", "device", "log_interval", "fused", "nan_policy", "nan_max_skips",
         "checkpoint_interval_steps",

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AdaBits.Models;
 using AdaBits.Modules;
 using AdaBits.Quantization;
 
@@ -44,6 +45,7 @@ internal static class ConfigYamlWriter
             ["width_divisor"] = c.WidthDivisor,
             ["min_width"] = c.MinWidth,
             ["reset_parameters"] = c.ResetParameters,
+            ["init"] = c.Init.Name(),
             ["profiling"] = c.Profiling,
             ["profiling_only"] = c.ProfilingOnly,
             ["model_profiling_verbose"] = c.ModelProfilingVerbose,

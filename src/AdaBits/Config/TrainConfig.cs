@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Reflection;
+using AdaBits.Models;
 using AdaBits.Modules;
 using AdaBits.Quantization;
 
@@ -64,6 +65,8 @@ public sealed record TrainConfig
     public int WidthDivisor { get; init; } = 1;
     public int MinWidth { get; init; } = 1;
     public bool ResetParameters { get; init; } = true;
+    /// <summary>init: what reset_parameters does (<see cref="InitScheme"/>).</summary>
+    public InitScheme Init { get; init; } = InitSchemes.Default;
     /// <summary>Profiling device tags (<c>gpu</c>, <c>cpu</c>); empty: no profiling.</summary>
     public IReadOnlyList<string> Profiling { get; init; } = [];
     public bool ProfilingOnly { get; init; }

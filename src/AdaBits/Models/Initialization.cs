@@ -5,9 +5,22 @@ using static TorchSharp.torch;
 
 namespace AdaBits.Models;
 
-/// <summary>The reference's reset_parameters (§4.5), applied to every submodule.</summary>
+/// <summary>The reference's reset_parameters (§4.5), applied to every submodule, and the <c>init</c> schemes built on it.</summary>
 public static class Initialization
 {
+    /// <summary>reset_parameters under <paramref name="scheme"/>.</summary>
+    public static void Apply(nn.Module model, InitScheme scheme)
+    {
+        ResetParameters(model);
+        if (scheme == InitScheme.Reference) return;
+        using var _ = no_grad();
+        foreach (var (_, m) in model.named_modules().Prepend(("", model)))
+            if (m is QLinear l) nn.init.normal_(l.weight, 0, SatScaleStd(l));
+    }
+
+    /// <summary>The latent weights' standard deviation under <see cref="InitScheme.SatScale"/>: SAT's constant target, 1/sqrt(out_features).</summary>
+    public static double SatScaleStd(QLinear layer) => Quantization.WeightTransform.ConstantTarget(layer.OutFeatures);
+
     public static void ResetParameters(nn.Module model)
     {
         using var _ = no_grad();

@@ -26,7 +26,8 @@ public sealed class QMnistCnn : nn.Module<Tensor, Tensor>, ILowerable
     readonly AdaptiveAvgPool2d avgpool;
     readonly Sequential classifier;
 
-    public QMnistCnn(QuantOptions options, int numClasses = 10, int inChannels = 1, bool resetParameters = true)
+    public QMnistCnn(QuantOptions options, int numClasses = 10, int inChannels = 1, bool resetParameters = true,
+        InitScheme init = InitSchemes.Default)
         : base(nameof(QMnistCnn))
     {
         bool affine = !options.StatsSharing;
@@ -46,16 +47,7 @@ public sealed class QMnistCnn : nn.Module<Tensor, Tensor>, ILowerable
         register_module("avgpool", avgpool);
         classifier = nn.Sequential(("0", new QLinear(options, channels, numClasses, bias: true, bitwMin: EdgeBits, bitaMin: EdgeBits)));
         register_module("classifier", classifier);
-        if (resetParameters)
-        {
-            Initialization.ResetParameters(this);
-            // The reference's N(0, 0.01) linear init leaves the tanh-normalised classifier (W / max|W|, scale
-            // invariant) with tiny latent weights, so its effective step size is huge and training starts
-            // chaotic (measured on MNIST: 0.36 top-1 after one epoch). 1/sqrt(fan-in) tames it.
-            using var _ = no_grad();
-            var fc = (QLinear)classifier[0];
-            nn.init.normal_(fc.weight, 0, 1 / Math.Sqrt(fc.InFeatures));
-        }
+        if (resetParameters) Initialization.Apply(this, init);
     }
 
     static Sequential ConvBnRelu(QConv2d conv, QuantOptions options, bool affine) => nn.Sequential(

@@ -31,7 +31,7 @@ public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>, ILowerable
     public IReadOnlyList<long> Channels { get; }
 
     public QMobileNetV1(QuantOptions options, int numClasses = 1000, int inChannels = 3, double widthMult = 1.0,
-        int widthDivisor = 1, int minWidth = 1, bool pactFp = false, bool resetParameters = true)
+        int widthDivisor = 1, int minWidth = 1, bool pactFp = false, bool resetParameters = true, InitScheme init = InitSchemes.Default)
         : base(nameof(QMobileNetV1))
     {
         bool affine = !options.StatsSharing;
@@ -61,7 +61,7 @@ public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>, ILowerable
         register_module("avgpool", avgpool);
         classifier = nn.Sequential(("0", new QLinear(options, channels, numClasses, bias: true, bitwMin: EdgeBits, pactFp: pactFp)));
         register_module("classifier", classifier);
-        if (resetParameters) Initialization.ResetParameters(this);
+        if (resetParameters) Initialization.Apply(this, init);
     }
 
     public override Tensor forward(Tensor x)

@@ -37,7 +37,7 @@ public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>, ILowerable
     public IReadOnlyList<long> Channels { get; }
 
     public QMobileNetV2(QuantOptions options, int numClasses = 1000, int inChannels = 3, double widthMult = 1.0,
-        int widthDivisor = 1, int minWidth = 1, bool pactFp = false, bool doubleSide = false, bool resetParameters = true)
+        int widthDivisor = 1, int minWidth = 1, bool pactFp = false, bool doubleSide = false, bool resetParameters = true, InitScheme init = InitSchemes.Default)
         : base(nameof(QMobileNetV2))
     {
         bool affine = !options.StatsSharing;
@@ -74,7 +74,7 @@ public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>, ILowerable
         register_module("avgpool", avgpool);
         classifier = nn.Sequential(("0", new QLinear(options, tailChannels, numClasses, bias: true, bitwMin: EdgeBits, pactFp: pactFp)));
         register_module("classifier", classifier);
-        if (resetParameters) Initialization.ResetParameters(this);
+        if (resetParameters) Initialization.Apply(this, init);
     }
 
     public override Tensor forward(Tensor x)

@@ -31,7 +31,7 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>, ILowerable
     };
 
     public QResNetCifar(QuantOptions options, int depth = 20, int numClasses = 10, int inChannels = 3,
-        bool resetParameters = true) : base(nameof(QResNetCifar))
+        bool resetParameters = true, InitScheme init = InitSchemes.Default) : base(nameof(QResNetCifar))
     {
         int n = BlocksPerStage(depth);
         Options = options;
@@ -56,7 +56,7 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>, ILowerable
         register_module("avgpool", avgpool);
         classifier = nn.Sequential(("0", new QLinear(options, channels, numClasses, bias: true, bitwMin: maxBits)));
         register_module("classifier", classifier);
-        if (resetParameters) Initialization.ResetParameters(this);
+        if (resetParameters) Initialization.Apply(this, init);
     }
 
     public override Tensor forward(Tensor x)

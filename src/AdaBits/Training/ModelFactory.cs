@@ -18,13 +18,13 @@ public static class ModelFactory
         {
             "models.q_resnet_cifar" => new QResNetCifar(options,
                 config.Depth ?? throw new ArgumentException($"{config.SourcePath}: model models.q_resnet_cifar needs the key 'depth' (20, 56 or 110)"),
-                numClasses, inChannels, config.ResetParameters),
-            "models.q_mnist_cnn" => new QMnistCnn(options, numClasses, inChannels, config.ResetParameters),
+                numClasses, inChannels, config.ResetParameters, config.Init),
+            "models.q_mnist_cnn" => new QMnistCnn(options, numClasses, inChannels, config.ResetParameters, config.Init),
             // the reference's V1 reads pact_fp only; V2 reads pact_fp and double_side
             "models.q_mobilenet_v1" => new QMobileNetV1(options, numClasses, inChannels, config.WidthMult,
-                config.WidthDivisor, config.MinWidth, config.PactFp, config.ResetParameters),
+                config.WidthDivisor, config.MinWidth, config.PactFp, config.ResetParameters, config.Init),
             "models.q_mobilenet_v2" => new QMobileNetV2(options, numClasses, inChannels, config.WidthMult,
-                config.WidthDivisor, config.MinWidth, config.PactFp, config.DoubleSide, config.ResetParameters),
+                config.WidthDivisor, config.MinWidth, config.PactFp, config.DoubleSide, config.ResetParameters, config.Init),
             _ => throw new ArgumentException($"{config.SourcePath}: model '{config.Model}' is not one of {string.Join(", ", Names)}"),
         };
     }
