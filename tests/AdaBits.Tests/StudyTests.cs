@@ -153,6 +153,28 @@ public class StudyTests() : TempFolderTests("adabits-study-tests-")
     }
 
     [Fact]
+    public void SubRunConsoleKeepsValidationLinesAndTheLiveBar()
+    {
+        var forwarded = new List<string>();
+        var terminal = new StringWriter();
+        using (var log = new RunLog(new SubRunConsole(forwarded.Add, terminal, "[2/5] "), interactive: true, width: 60))
+        {
+            log.Line("profile: 8 bits 0.1 GBitOPs");
+            log.Progress("epoch 1/2 step 3/10");
+            log.Line("1.5s\ttrain\t8 bits\t1/2: loss: 0.500");
+            log.Line("0.5s\tval\t8 bits\t1/2: loss: 0.400");
+            log.Line("resumed from x: 1 of 2 epochs done");
+        }
+        Assert.Equal(["0.5s val 8 bits 1/2: loss: 0.400", "resumed from x: 1 of 2 epochs done"], forwarded);
+        Assert.Equal("\r[2/5] " + "epoch 1/2 step 3/10".PadRight(59) + Environment.NewLine, terminal.ToString());
+
+        var plain = new List<string>();
+        using (var log = new RunLog(new SubRunConsole(plain.Add, null, ""), interactive: false))
+            log.Progress("epoch 1/2 step 3/10");
+        Assert.Empty(plain);   // not a terminal: the sub-run's step lines stay in its train.log
+    }
+
+    [Fact]
     public void BadInputIsOneLineAndExitTwo()
     {
         var (code, _, err) = CliRunner.Run("study", "app:none.yml", "--only", "C2,C9");
@@ -197,5 +219,15 @@ public class StudyTests() : TempFolderTests("adabits-study-tests-")
         Assert.DoesNotContain(": training", stdout);
         Assert.All(runs, r => Assert.Equal(written[r], File.GetLastWriteTimeUtc(Path.Combine(r, "results.json"))));
         Assert.Equal(md.Replace("trained", "done before"), File.ReadAllText(Path.Combine(outDir, "study.md")));
+
+        // a sub-run stopped after its last checkpoint but before results.json resumes there, and only it runs
+        string results = Path.Combine(runs[0], RunOutputs.ResultsFile);
+        string before = File.ReadAllText(results);
+        File.Delete(results);
+        (code, stdout, stderr) = CliRunner.Run(args);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Equal(2, stdout.Split('\n').Count(l => l.Contains("skipped")));
+        Assert.Contains("resumed from", stdout);
+        Assert.Equal(before, File.ReadAllText(results));
     }
 }

@@ -46,7 +46,8 @@ internal sealed class StudyCommand : CliCommand
         foreach (var c in plan.Claims.Where(c => c.Skipped is not null)) Console.WriteLine($"study: {c.Claim.Id} not run: {c.Skipped}");
         using var stop = StopSignal.Register(Console.WriteLine);
         IReadOnlyList<SubRunResult> results;
-        try { results = new StudyRunner(plan, Console.WriteLine, stop).Run(); }
+        bool terminal = !Console.IsOutputRedirected;
+        try { results = new StudyRunner(plan, Console.WriteLine, stop, terminal ? Console.Out : null, terminal ? WindowWidth() : 120).Run(); }
         catch (TrainingStopped e) { return e.ExitCode; }   // the sub-run's log has said where it stopped; the same command resumes
         string command = "adabits study " + string.Join(" ", tokens) + $" --seeds {seeds}" +
             (only is null ? "" : $" --only {only}") + (outDir is null ? "" : $" --out {outDir}");
@@ -57,6 +58,12 @@ internal sealed class StudyCommand : CliCommand
         if (failed == 0) return 0;
         Console.Error.WriteLine($"adabits: error: {failed} of {results.Count} sub-runs failed (see study.md); the same command retries them");
         return 1;
+    }
+
+    static int WindowWidth()
+    {
+        try { return Math.Max(40, Console.WindowWidth); }
+        catch (IOException) { return 120; }
     }
 
     /// <summary>The claims --only names, in C1..C6 order (all when not given).</summary>

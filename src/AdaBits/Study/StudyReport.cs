@@ -152,7 +152,11 @@ public static class StudyReport
                 line.LineWidth = 2;
                 line.MarkerSize = 6;
                 line.Color = palette.GetColor(j);   // a colour per bit-width, a line pattern per variant
-                if (row != c.Rows[0]) line.LinePattern = LinePattern.Dashed;
+                if (row != c.Rows[0])
+                {
+                    line.LinePattern = LinePattern.Dashed;
+                    line.MarkerShape = MarkerShape.OpenSquare;   // also tells the variants apart when there is one epoch
+                }
             }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.Title($"{c.Plan.Claim.Id}: validation top-1 per epoch (mean over seeds)");

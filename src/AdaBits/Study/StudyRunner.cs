@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using AdaBits.Reporting;
 using AdaBits.Training;
 
@@ -20,9 +19,10 @@ public sealed record SubRunResult(SubRun Run, SubRunStatus Status, RunRecords? R
 /// (sub-run i of n, the remaining time estimated from the finished sub-runs' seconds per unit of cost) goes to
 /// <paramref name="line"/>, as do the sub-runs' validation lines; their full logs stay in their train.log.
 /// A sub-run that fails (diverges, say) is recorded and the study goes on; a stop signal ends it after the
-/// sub-run's checkpoint (the same command resumes).
+/// sub-run's checkpoint (the same command resumes). Given a terminal (<paramref name="live"/>), the sub-run's
+/// live progress bar is drawn there too, after its [i/n].
 /// </summary>
-public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal? stop = null)
+public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal? stop = null, TextWriter? live = null, int liveWidth = 120)
 {
     public IReadOnlyList<SubRunResult> Run()
     {
@@ -39,9 +39,9 @@ public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal?
         {
             var run = plan.Runs[i];
             string tag = $"study: sub-run {i + 1}/{n}";
-            string results1 = Path.Combine(run.Dir, RunOutputs.ResultsFile);
+            string resultsPath = Path.Combine(run.Dir, RunOutputs.ResultsFile);
             SubRunResult result;
-            if (File.Exists(results1))
+            if (File.Exists(resultsPath))
             {
                 result = new SubRunResult(run, SubRunStatus.Skipped, RunRecords.Read(run.Dir));
                 line($"{tag} {Describe(run)}: done before ({RunOutputs.Duration(result.Seconds)}), skipped");
@@ -69,8 +69,8 @@ public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal?
     {
         try
         {
-            using var console = new ReducedConsole(text => line(prefix + text));
-            using var log = new RunLog(console, interactive: false);
+            using var console = new SubRunConsole(text => line(prefix + text), live, prefix);
+            using var log = new RunLog(console, interactive: live is not null, width: Math.Max(40, liveWidth - prefix.Length));
             using var trainer = new Trainer(run.Config, log, training: true) { Stop = stop };
             trainer.Train();
             return new SubRunResult(run, SubRunStatus.Trained, RunRecords.Read(run.Dir));
@@ -86,20 +86,4 @@ public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal?
 
     static string Top1(RunRecords r) =>
         string.Join(" ", r.Summary.Select(s => $"{s.Bits}:{(s.Top1 is double t ? t.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "?")}"));
-
-    /// <summary>The console a sub-run's log writes to: only its validation lines and resume/stop notices come through.</summary>
-    sealed class ReducedConsole(Action<string> forward) : TextWriter
-    {
-        public override Encoding Encoding => Encoding.UTF8;
-
-        public override void Write(char value) { }
-
-        public override void WriteLine(string? value)
-        {
-            if (value is null) return;
-            if (value.Contains("\tval\t", StringComparison.Ordinal) || value.StartsWith("resumed from", StringComparison.Ordinal)
-                || value.StartsWith("stopped by", StringComparison.Ordinal))
-                forward(value.Replace('\t', ' '));
-        }
-    }
 }
