@@ -45,7 +45,8 @@ public class AppsTests
         var c = ConfigLoader.Load(["app:" + Path.Combine(Mnist.RepoRoot(), "apps", "fashion_mnist", "resnet20_8to2.yml")]);
         Assert.Equal("[8, 6, 5, 4, 3, 2]", Modules.Bits.ListToString(c.BitsList));
         Assert.Equal(Quantization.QuantScheme.Centered, c.WeightQuantScheme);
-        Assert.Equal(("models.q_resnet_cifar", 20), (c.Model, c.Depth));
+        Assert.Equal("models.q_resnet_cifar", c.Model);
+        Assert.Equal(20, c.Depth);
         Assert.Equal(Models.InitScheme.SatScale, c.Init);
         Assert.True(c.AdaptiveTraining && c.SwitchBn && c.SwitchAlpha);
     }

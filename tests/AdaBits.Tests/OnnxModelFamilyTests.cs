@@ -29,7 +29,9 @@ public partial class OnnxExportTests
             case "resnet20":
             {
                 var o = new QuantOptions { BitsList = [5, 4, 3], SwitchAlpha = true, RescaleConv = true, Rescale = true };
-                return (new QResNetCifar(o, 20), o, 3, 16, [5, 3]);
+                // the flip allowances below were set on this random model as init: reference draws it (under
+                // sat_scale one of the 24 random images lands on a rounding boundary that moves a logit by 0.11 x range)
+                return (new QResNetCifar(o, 20, init: InitScheme.Reference), o, 3, 16, [5, 3]);
             }
             case "resnet20_pairs":
             {
