@@ -40,26 +40,21 @@ public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal?
             var run = plan.Runs[i];
             string tag = $"study: sub-run {i + 1}/{n}";
             string resultsPath = Path.Combine(run.Dir, RunOutputs.ResultsFile);
-            SubRunResult result;
-            if (File.Exists(resultsPath))
-            {
-                result = new SubRunResult(run, SubRunStatus.Skipped, RunRecords.Read(run.Dir));
-                line($"{tag} {Describe(run)}: done before ({RunOutputs.Duration(result.Seconds)}), skipped");
-            }
-            else
-            {
-                line($"{tag} {Describe(run)}: training ({Eta(i)})");
-                var clock = Stopwatch.StartNew();
-                result = Train(run, $"  [{i + 1}/{n}] ");
-                line(result.Status == SubRunStatus.Failed
-                    ? $"{tag} failed after {RunOutputs.Duration(clock.Elapsed.TotalSeconds)}: {result.Error}"
-                    : $"{tag} done in {RunOutputs.Duration(clock.Elapsed.TotalSeconds)}: top-1 {Top1(result.Records!)}; {Eta(i + 1)}");
-            }
+            bool before = File.Exists(resultsPath);
+            if (!before) line($"{tag} {Describe(run)}: training ({Eta(i)})");
+            var clock = Stopwatch.StartNew();
+            var result = before ? new SubRunResult(run, SubRunStatus.Skipped, RunRecords.Read(run.Dir)) : Train(run, $"  [{i + 1}/{n}] ");
             if (result.Records is { Seconds: double s })
             {
                 doneSeconds += s;
                 doneCost += run.Cost;
             }
+            line(result.Status switch
+            {
+                SubRunStatus.Skipped => $"{tag} {Describe(run)}: done before ({RunOutputs.Duration(result.Seconds)}), skipped",
+                SubRunStatus.Failed => $"{tag} failed after {RunOutputs.Duration(clock.Elapsed.TotalSeconds)}: {result.Error}",
+                _ => $"{tag} done in {RunOutputs.Duration(clock.Elapsed.TotalSeconds)}: top-1 {Top1(result.Records!)}; {Eta(i + 1)}",
+            });
             results.Add(result);
         }
         return results;
