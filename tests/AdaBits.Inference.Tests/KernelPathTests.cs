@@ -32,20 +32,26 @@ public class KernelPathTests
         {
             var model = new InferenceModel(spec, new EngineOptions { Paths = path, Threads = 2, ParallelThresholdMacs = 0 });
             Assert.All(model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(path, s.Path));
-            using var rs = reference.CreateSession(batch);
-            using var ms = model.CreateSession(batch);
-            foreach (int b in Bits)
-            {
-                rs.SetBits(b);
-                ms.SetBits(b);
-                var lr = new float[batch * 10];
-                var lm = new float[batch * 10];
-                rs.Run(images, lr);
-                ms.Run(images, lm);
-                Assert.Equal(lr, lm);
-                for (int v = 0; v < model.Views.Count; v++)
-                    Assert.True(rs.CodesOf(v).SequenceEqual(ms.CodesOf(v)), $"{path} at {b} bits: codes of view {v} differ");
-            }
+            AssertSameAsReference(reference, model, Bits, images, batch, $"{path}");
+        }
+    }
+
+    /// <summary>Logits and the codes of every tensor equal the reference's bit for bit at every bit-width.</summary>
+    static void AssertSameAsReference(InferenceModel reference, InferenceModel model, int[] bits, float[] images, int batch, string what)
+    {
+        using var rs = reference.CreateSession(batch);
+        using var ms = model.CreateSession(batch);
+        foreach (int b in bits)
+        {
+            rs.SetBits(b);
+            ms.SetBits(b);
+            var lr = new float[batch * reference.OutputsPerImage];
+            var lm = new float[batch * model.OutputsPerImage];
+            rs.Run(images, lr);
+            ms.Run(images, lm);
+            Assert.Equal(lr, lm);
+            for (int v = 0; v < model.Views.Count; v++)
+                Assert.True(rs.CodesOf(v).SequenceEqual(ms.CodesOf(v)), $"{what} at {b} bits: codes of view {v} differ");
         }
     }
 
@@ -64,24 +70,8 @@ public class KernelPathTests
         var options = new[] { KernelPath.Avx2, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16 }
             .Where(p => KernelChoice.Supported().HasFlag(p)).Select(p => new EngineOptions { Paths = p, Threads = 2, ParallelThresholdMacs = 0 })
             .Append(new EngineOptions { Baseline = true }).Append(new EngineOptions()).Append(new EngineOptions { TuneAtLoad = true }).ToArray();
-        using var rs = reference.CreateSession(batch);
         foreach (var o in options)
-        {
-            var model = new InferenceModel(spec, o);
-            using var ms = model.CreateSession(batch);
-            foreach (int b in bits)
-            {
-                rs.SetBits(b);
-                ms.SetBits(b);
-                var lr = new float[batch * 10];
-                var lm = new float[batch * 10];
-                rs.Run(images, lr);
-                ms.Run(images, lm);
-                Assert.Equal(lr, lm);
-                for (int v = 0; v < model.Views.Count; v++)
-                    Assert.True(rs.CodesOf(v).SequenceEqual(ms.CodesOf(v)), $"{o.Paths} (baseline {o.Baseline}) at {b} bits: codes of view {v} differ");
-            }
-        }
+            AssertSameAsReference(reference, new InferenceModel(spec, o), bits, images, batch, $"{o.Paths} (baseline {o.Baseline}, tuned {o.TuneAtLoad})");
     }
 
     [Fact]
