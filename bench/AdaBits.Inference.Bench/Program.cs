@@ -1,16 +1,22 @@
 using AdaBits.Inference;
 
 // Engine latency per bit-width on random-weight models; `--quick` for a short sanity run, `--threads N`,
+// `--compare` (the engine before the fused epilogue / 16-channel tiles and now, interleaved), `--profile model:batch:rounds`, `--tune` (EngineOptions.TuneAtLoad),
 // `--paths Avx512Acc16,AvxVnni,...` to force kernel paths, `--models a,b`.
 int threads = Environment.ProcessorCount;
 bool quick = false;
 string[] models = RandomModels.Names;
 var paths = KernelPath.All;
+string? profile = null;
+bool compare = false, tune = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--quick": quick = true; break;
+        case "--profile": profile = args[++i]; break;
+        case "--compare": compare = true; break;
+        case "--tune": tune = true; break;
         case "--threads": threads = int.Parse(args[++i]); break;
         case "--models": models = args[++i].Split(','); break;
         case "--paths": paths = args[++i].Split(',').Select(Enum.Parse<KernelPath>).Aggregate(KernelPath.None, (a, b) => a | b); break;
@@ -18,10 +24,19 @@ for (int i = 0; i < args.Length; i++)
     }
 }
 int[] bits = [8, 6, 5, 4, 3, 2];
+if (profile is not null)
+{
+    // model:batch:rounds, e.g. resnet20:64:5
+    var f = profile.Split(':');
+    Profile.Run(f[0], int.Parse(f[1]), int.Parse(f[2]), [8, 4, 2], new EngineOptions { Threads = threads, Paths = paths });
+    return 0;
+}
 var cases = models.SelectMany(m => new[] { (m, 1, quick ? 7 : 31), (m, 64, m.StartsWith("mobilenet") ? (quick ? 2 : 7) : (quick ? 5 : 15)) });
-var options = new EngineOptions { Threads = threads, Paths = paths };
+var options = new EngineOptions { Threads = threads, Paths = paths, TuneAtLoad = tune };
 Console.WriteLine($"cpu: {AdaBits.Inference.KernelChoice.Supported()}; threads {threads}");
-var (rows, switchMs, bytes) = EngineBenchmark.Run(cases, bits, options, Console.Out);
+// --compare: the engine before this change (EngineOptions.Baseline) and now, in the same interleaved rounds
+var variants = compare ? new[] { ("before", options with { Baseline = true }), ("after", options) } : new[] { ("", options) };
+var (rows, switchMs, bytes) = EngineBenchmark.Run(cases, bits, variants, Console.Out);
 Console.WriteLine();
 Console.Write(EngineBenchmark.Table(rows, switchMs, bytes));
 return 0;

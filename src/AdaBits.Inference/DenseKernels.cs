@@ -18,11 +18,11 @@ internal unsafe struct DenseTile
     /// <summary>Per step: offset of its 4 codes from the window origin.</summary>
     public int* ActOff;
     public int Steps;
-    /// <summary>Packed weights of the group: per step 32 channels x 4 bytes (the input channels of the step).</summary>
+    /// <summary>Packed weights of the group: per step 32 (or 16) channels x 4 bytes (the input channels of the step).</summary>
     public sbyte* W;
     /// <summary>Steps summed in 16-bit lanes before widening (512-bit paths; 1 = widen every step).</summary>
     public int Chunk;
-    /// <summary>Out: [pixel][32] int32 sums.</summary>
+    /// <summary>Out: [pixel][group size] int32 sums.</summary>
     public int* Acc;
 }
 
@@ -48,10 +48,31 @@ internal static unsafe class DenseKernels
 {
     public const int Group = 32;
     public const int StepBytes = Group * 4;
+    /// <summary>Layers of at most 16 output channels use groups of 16 (a group of 32 would be half zeros).</summary>
+    public const int NarrowGroup = 16;
 
-    /// <summary>Runs one tile of 4 or 1 pixels on a SIMD path (the scalar path has its own loop).</summary>
-    public static void Run(KernelPath path, in DenseTile t, int pixels)
+    /// <summary>Output channels per group of a layer.</summary>
+    public static int GroupOf(int outChannels) => outChannels <= NarrowGroup ? NarrowGroup : Group;
+
+    /// <summary>Pixels per full tile: 8 for 16-channel groups on 512-bit paths (8 accumulators), else 4.</summary>
+    public static int TilePixels(KernelPath path, int group) =>
+        group == NarrowGroup && path is KernelPath.Avx512Acc16 or KernelPath.Avx512Pair ? 8 : 4;
+
+    /// <summary>Runs one tile of TilePixels or 1 pixels on a SIMD path (the scalar path has its own loop).</summary>
+    public static void Run(KernelPath path, in DenseTile t, int pixels, int group)
     {
+        if (group == NarrowGroup)
+        {
+            switch (path)
+            {
+                case KernelPath.AvxVnni: if (pixels == 4) N256x4<VnniDot>(t); else N256x1<VnniDot>(t); break;
+                case KernelPath.Avx2: if (pixels == 4) N256x4<PairDot>(t); else N256x1<PairDot>(t); break;
+                case KernelPath.Avx512Pair:
+                case KernelPath.Avx512Acc16: if (pixels == 8) N512x8(t); else N512x1(t); break;
+                default: throw new InvalidOperationException($"no SIMD dense kernel for {path}");
+            }
+            return;
+        }
         switch (path)
         {
             case KernelPath.AvxVnni: if (pixels == 4) K256x4<VnniDot>(t); else K256x1<VnniDot>(t); break;
@@ -168,16 +189,110 @@ internal static unsafe class DenseKernels
         c00.Store(t.Acc); c01.Store(t.Acc + 16);
     }
 
+    const int NarrowStep = NarrowGroup * 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void N256x4<T>(in DenseTile t) where T : struct, IDot256
+    {
+        byte* p0 = t.In, p1 = p0 + t.PixelStride, p2 = p1 + t.PixelStride, p3 = p2 + t.PixelStride;
+        sbyte* w = t.W;
+        int* off = t.ActOff;
+        Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+        for (int s = 0; s < t.Steps; s++, w += NarrowStep)
+        {
+            int o = off[s];
+            var w0 = Vector256.Load(w); var w1 = Vector256.Load(w + 32);
+            var x = Vector256.Create(*(int*)(p0 + o)).AsByte();
+            a00 = T.Dot(a00, x, w0); a01 = T.Dot(a01, x, w1);
+            x = Vector256.Create(*(int*)(p1 + o)).AsByte();
+            a10 = T.Dot(a10, x, w0); a11 = T.Dot(a11, x, w1);
+            x = Vector256.Create(*(int*)(p2 + o)).AsByte();
+            a20 = T.Dot(a20, x, w0); a21 = T.Dot(a21, x, w1);
+            x = Vector256.Create(*(int*)(p3 + o)).AsByte();
+            a30 = T.Dot(a30, x, w0); a31 = T.Dot(a31, x, w1);
+        }
+        int* r = t.Acc;
+        a00.Store(r); a01.Store(r + 8); a10.Store(r + 16); a11.Store(r + 24);
+        a20.Store(r + 32); a21.Store(r + 40); a30.Store(r + 48); a31.Store(r + 56);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void N256x1<T>(in DenseTile t) where T : struct, IDot256
+    {
+        sbyte* w = t.W;
+        Vector256<int> a00 = default, a01 = default;
+        for (int s = 0; s < t.Steps; s++, w += NarrowStep)
+        {
+            var x = Vector256.Create(*(int*)(t.In + t.ActOff[s])).AsByte();
+            a00 = T.Dot(a00, x, Vector256.Load(w)); a01 = T.Dot(a01, x, Vector256.Load(w + 32));
+        }
+        a00.Store(t.Acc); a01.Store(t.Acc + 8);
+    }
+
+    /// <summary>16 channels (one zmm of weights per step) x 8 pixels, summed in 16-bit lanes for Chunk steps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void N512x8(in DenseTile t)
+    {
+        byte* p0 = t.In;
+        long ps = t.PixelStride;
+        sbyte* w = t.W;
+        int* off = t.ActOff;
+        var ones = Vector512.Create((short)1);
+        Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int s = 0; s < t.Steps;)
+        {
+            int end = Math.Min(t.Steps, s + t.Chunk);
+            Vector512<short> h0 = default, h1 = default, h2 = default, h3 = default, h4 = default, h5 = default, h6 = default, h7 = default;
+            for (; s < end; s++, w += NarrowStep)
+            {
+                byte* p = p0 + off[s];
+                var wv = Vector512.Load(w);
+                h0 = Avx512BW.Add(h0, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)p).AsByte(), wv));
+                h1 = Avx512BW.Add(h1, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + ps)).AsByte(), wv));
+                h2 = Avx512BW.Add(h2, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + 2 * ps)).AsByte(), wv));
+                h3 = Avx512BW.Add(h3, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + 3 * ps)).AsByte(), wv));
+                h4 = Avx512BW.Add(h4, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + 4 * ps)).AsByte(), wv));
+                h5 = Avx512BW.Add(h5, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + 5 * ps)).AsByte(), wv));
+                h6 = Avx512BW.Add(h6, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + 6 * ps)).AsByte(), wv));
+                h7 = Avx512BW.Add(h7, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(p + 7 * ps)).AsByte(), wv));
+            }
+            c0 = Avx512F.Add(c0, Avx512BW.MultiplyAddAdjacent(h0, ones)); c1 = Avx512F.Add(c1, Avx512BW.MultiplyAddAdjacent(h1, ones));
+            c2 = Avx512F.Add(c2, Avx512BW.MultiplyAddAdjacent(h2, ones)); c3 = Avx512F.Add(c3, Avx512BW.MultiplyAddAdjacent(h3, ones));
+            c4 = Avx512F.Add(c4, Avx512BW.MultiplyAddAdjacent(h4, ones)); c5 = Avx512F.Add(c5, Avx512BW.MultiplyAddAdjacent(h5, ones));
+            c6 = Avx512F.Add(c6, Avx512BW.MultiplyAddAdjacent(h6, ones)); c7 = Avx512F.Add(c7, Avx512BW.MultiplyAddAdjacent(h7, ones));
+        }
+        int* r = t.Acc;
+        c0.Store(r); c1.Store(r + 16); c2.Store(r + 32); c3.Store(r + 48);
+        c4.Store(r + 64); c5.Store(r + 80); c6.Store(r + 96); c7.Store(r + 112);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void N512x1(in DenseTile t)
+    {
+        sbyte* w = t.W;
+        var ones = Vector512.Create((short)1);
+        Vector512<int> c0 = default;
+        for (int s = 0; s < t.Steps;)
+        {
+            int end = Math.Min(t.Steps, s + t.Chunk);
+            Vector512<short> h0 = default;
+            for (; s < end; s++, w += NarrowStep)
+                h0 = Avx512BW.Add(h0, Avx512BW.MultiplyAddAdjacent(Vector512.Create(*(int*)(t.In + t.ActOff[s])).AsByte(), Vector512.Load(w)));
+            c0 = Avx512F.Add(c0, Avx512BW.MultiplyAddAdjacent(h0, ones));
+        }
+        c0.Store(t.Acc);
+    }
+
     /// <summary>
     /// The reference: the same sums from the unpacked weights (w[co][step*4 + j], steps-major as the
     /// operands are laid out in the code buffer), plain loops.
     /// </summary>
-    public static void Scalar(in DenseTile t, int pixels, sbyte* weights, int rowLength, int coStart, int coCount)
+    public static void Scalar(in DenseTile t, int pixels, sbyte* weights, int rowLength, int coStart, int coCount, int group)
     {
         for (int p = 0; p < pixels; p++)
         {
             byte* x = t.In + p * t.PixelStride;
-            for (int c = 0; c < Group; c++)
+            for (int c = 0; c < group; c++)
             {
                 int sum = 0;
                 if (c < coCount)
@@ -190,25 +305,25 @@ internal static unsafe class DenseKernels
                         sum += a[0] * ws[0] + a[1] * ws[1] + a[2] * ws[2] + a[3] * ws[3];
                     }
                 }
-                t.Acc[p * Group + c] = sum;
+                t.Acc[p * group + c] = sum;
             }
         }
     }
 
     /// <summary>
-    /// Packs operands w[co][k] (k = step*4 + j, co &lt; outChannels) into groups of 32 channels:
-    /// [group][step][32 channels][4]. Missing channels are zero.
+    /// Packs operands w[co][k] (k = step*4 + j, co &lt; outChannels) into groups of G channels:
+    /// [group][step][G channels][4]. Missing channels are zero.
     /// </summary>
-    public static sbyte[] Pack(ReadOnlySpan<sbyte> w, int outChannels, int steps)
+    public static sbyte[] Pack(ReadOnlySpan<sbyte> w, int outChannels, int steps, int group)
     {
-        int groups = (outChannels + Group - 1) / Group, row = steps * 4;
-        var packed = GC.AllocateArray<sbyte>(groups * steps * StepBytes + 64, pinned: true);
+        int groups = (outChannels + group - 1) / group, row = steps * 4;
+        var packed = GC.AllocateArray<sbyte>(groups * steps * group * 4 + 64, pinned: true);
         for (int co = 0; co < outChannels; co++)
         {
-            int g = co / Group, ch = co % Group;
+            int g = co / group, ch = co % group;
             for (int s = 0; s < steps; s++)
                 for (int j = 0; j < 4; j++)
-                    packed[((g * steps + s) * Group + ch) * 4 + j] = w[co * row + s * 4 + j];
+                    packed[((g * steps + s) * group + ch) * 4 + j] = w[co * row + s * 4 + j];
         }
         return packed;
     }

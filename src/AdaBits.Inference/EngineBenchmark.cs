@@ -11,41 +11,51 @@ namespace AdaBits.Inference;
 /// </summary>
 internal static class EngineBenchmark
 {
-    public sealed record Row(string Model, int Batch, int Bits, double MedianMs, string Paths);
+    public sealed record Row(string Model, int Batch, int Bits, double MedianMs, string Paths, string Variant = "");
 
     public static (List<Row> Rows, double SwitchMs, long SwitchBytes) Run(IEnumerable<(string Model, int Batch, int Rounds)> cases, int[] bits,
-        EngineOptions options, TextWriter log)
+        EngineOptions options, TextWriter log) => Run(cases, bits, [("", options)], log);
+
+    /// <summary>Several engine variants (e.g. the baseline and the current engine) measured in the same rounds.</summary>
+    public static (List<Row> Rows, double SwitchMs, long SwitchBytes) Run(IEnumerable<(string Model, int Batch, int Rounds)> cases, int[] bits,
+        IReadOnlyList<(string Name, EngineOptions Options)> variants, TextWriter log)
     {
         var rows = new List<Row>();
         double switchMs = double.NaN;
         long switchBytes = 0;
         foreach (var group in cases.GroupBy(c => c.Model))
         {
-            var model = new InferenceModel(RandomModels.Build(group.Key, bits), options);
+            var spec = RandomModels.Build(group.Key, bits);
+            var models = variants.Select(v => new InferenceModel(spec, v.Options)).ToArray();
+            var model = models[^1];
             foreach (var (_, batch, rounds) in group)
             {
-                using var session = model.CreateSession(batch);
+                var sessions = models.Select(m => m.CreateSession(batch)).ToArray();
+                var session = sessions[^1];
                 var rng = new Random(1);
                 var images = new float[batch * model.InputsPerImage];
                 for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
                 var logits = new float[batch * model.OutputsPerImage];
-                var times = bits.ToDictionary(b => b, _ => new List<double>());
-                foreach (int b in bits) { session.SetBits(b); session.Run(images, logits); } // warm-up
+                var runs = Enumerable.Range(0, variants.Count).SelectMany(v => bits.Select(b => (v, b))).ToArray();
+                var times = runs.ToDictionary(r => r, _ => new List<double>());
+                foreach (var (v, b) in runs) { sessions[v].SetBits(b); sessions[v].Run(images, logits); } // warm-up
                 for (int r = 0; r < rounds; r++)
-                    for (int j = 0; j < bits.Length; j++)
+                    for (int j = 0; j < runs.Length; j++)
                     {
-                        int b = bits[(j + r) % bits.Length];
-                        session.SetBits(b);
+                        var (v, b) = runs[(j + r) % runs.Length];
+                        sessions[v].SetBits(b);
                         long t0 = Stopwatch.GetTimestamp();
-                        session.Run(images, logits);
-                        times[b].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                        sessions[v].Run(images, logits);
+                        times[(v, b)].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     }
-                foreach (int b in bits)
+                foreach (var (v, b) in runs)
                 {
-                    var row = new Row(group.Key, batch, b, Median(times[b]), PathsAt(model, Array.IndexOf(bits, b)));
+                    var row = new Row(group.Key, batch, b, Median(times[(v, b)]), PathsAt(models[v], Array.IndexOf(bits, b)), variants[v].Name);
                     rows.Add(row);
-                    log.WriteLine($"{row.Model,-13} batch {row.Batch,3} {row.Bits} bits {row.MedianMs,9:F3} ms  {row.Paths}");
+                    log.WriteLine($"{row.Model,-13} batch {row.Batch,3} {row.Bits} bits {row.Variant,-9} {row.MedianMs,9:F3} ms  {row.Paths}");
                 }
+                foreach (var s in sessions[..^1]) s.Dispose();
+                using var owned = session;
                 if (double.IsNaN(switchMs))
                 {
                     const int n = 10000;
@@ -73,12 +83,14 @@ internal static class EngineBenchmark
         var sb = new StringBuilder();
         sb.AppendLine("| model | batch | " + string.Join(" | ", rows.Select(r => r.Bits).Distinct().Select(b => $"{b}-bit ms (x 8-bit)")) + " |");
         sb.AppendLine("|---|---|" + string.Concat(rows.Select(r => r.Bits).Distinct().Select(_ => "---|")));
-        foreach (var g in rows.GroupBy(r => (r.Model, r.Batch)))
+        foreach (var g in rows.GroupBy(r => (r.Model, r.Batch, r.Variant)))
         {
             double eight = g.First(r => r.Bits == g.Max(x => x.Bits)).MedianMs;
-            sb.AppendLine($"| {g.Key.Model} | {g.Key.Batch} | " + string.Join(" | ", g.Select(r => $"{r.MedianMs:F3} ({r.MedianMs / eight:F2})")) + " |");
+            string name = g.Key.Variant == "" ? g.Key.Model : $"{g.Key.Model} ({g.Key.Variant})";
+            sb.AppendLine($"| {name} | {g.Key.Batch} | " + string.Join(" | ", g.Select(r => $"{r.MedianMs:F3} ({r.MedianMs / eight:F2})")) + " |");
         }
-        var mb1 = rows.Where(r => r.Model == "mobilenet_v1" && r.Batch == 1).ToList();
+        string last = rows[^1].Variant;
+        var mb1 = rows.Where(r => r.Model == "mobilenet_v1" && r.Batch == 1 && r.Variant == last).ToList();
         if (mb1.Any(r => r.Bits == 2) && mb1.Any(r => r.Bits == 8))
             sb.AppendLine($"engine_2bit_vs_8bit: {mb1.First(r => r.Bits == 2).MedianMs / mb1.First(r => r.Bits == 8).MedianMs:F3}");
         sb.AppendLine($"switch_ms: {switchMs:F6} ({switchBytes} bytes allocated over 10000 switches)");

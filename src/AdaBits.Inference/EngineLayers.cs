@@ -42,10 +42,13 @@ internal sealed class DenseLayer : PreparedLayer
     public required int[] TapOff { get; init; }
     public required WindowClasses Windows { get; init; }
     public required DenseSlot[] Slots { get; init; }
-    public int Groups => (Spec.OutChannels + DenseKernels.Group - 1) / DenseKernels.Group;
+    /// <summary>Output channels per work item and weight group (32, or 16 for narrow layers).</summary>
+    public required int Group { get; init; }
+    public int Groups => (Spec.OutChannels + Group - 1) / Group;
     public override int ItemsPerImage => Out.Shape.H * Groups;
     public override string PathAt(int slot) => Slots[slot].Path + (Slots[slot].PackedHi is null ? "" : "+split") +
-        (Slots[slot].Path == KernelPath.Avx512Acc16 ? $"(x{Slots[slot].Chunk})" : "");
+        (Slots[slot].Path == KernelPath.Avx512Acc16 ? $"(x{Slots[slot].Chunk})" : "") +
+        (Group == DenseKernels.NarrowGroup ? "/g16" : "");
 }
 
 internal sealed class DepthwiseSlot : AffineSlot
@@ -70,7 +73,9 @@ internal sealed class DepthwiseLayer : PreparedLayer
 /// <summary>A conv or linear whose input is not quantized (weight_only heads): float weights Wq x s, float sums.</summary>
 internal sealed class FloatConvLayer : PreparedLayer
 {
-    /// <summary>Per slot: weights [co / 8][kh][kw][ci][8], and the per-channel BN scale and shift.</summary>
+    /// <summary>Channels per vector: 16 where 512-bit vectors exist, else 8.</summary>
+    public required int Lanes { get; init; }
+    /// <summary>Per slot: weights [co / Lanes][kh][kw][ci][Lanes], and the per-channel BN scale and shift.</summary>
     public required (float[] W, float[] Scale, float[] Shift)[] Slots { get; init; }
     public override int ItemsPerImage => Out.Shape.H;
     public override string PathAt(int slot) => "Float";

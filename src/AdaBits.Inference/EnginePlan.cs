@@ -12,6 +12,8 @@ internal sealed class CodeView
     public int Wp => Shape.W + 2 * PadW;
     public long ImageBytes => (long)Hp * Wp * Cp;
     public int Index;
+    /// <summary>Per slot: the vectorised quantizer (set once the model's bits_list is known).</summary>
+    public Requantizer[] Requant = [];
 
     public static bool SameQuantizer(ActivationSpec a, ActivationSpec b) =>
         a.Scheme == b.Scheme && a.DoubleSided == b.DoubleSided && a.Alpha.SequenceEqual(b.Alpha) && a.Bits.SequenceEqual(b.Bits);

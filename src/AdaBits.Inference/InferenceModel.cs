@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 
 namespace AdaBits.Inference;
@@ -49,6 +50,7 @@ public sealed class InferenceModel
             }
         }
         Tensors[spec.Layers[^1].Output].NeedFloat = true;
+        foreach (var v in Views) v.Requant = spec.BitsList.Select((_, s) => new Requantizer(v.Quant, s)).ToArray();
         Layers = spec.Layers.Select(Prepare).ToArray();
     }
 
@@ -74,7 +76,14 @@ public sealed class InferenceModel
         if (l.Op == LayerOp.GlobalAvgPool)
             return new PoolLayer { Spec = l, In = input, Out = output, MacsPerImage = input.Shape.Elements };
         if (l.InputQuant is null)
-            return new FloatConvLayer { Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, Slots = Spec.BitsList.Select((_, s) => FloatSlot(l, s)).ToArray() };
+        {
+            int lanes = Avx512F.IsSupported && !Options.Baseline ? 16 : 8;
+            return new FloatConvLayer
+            {
+                Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, Lanes = lanes,
+                Slots = Spec.BitsList.Select((_, s) => FloatSlot(l, s, lanes)).ToArray(),
+            };
+        }
         var view = input.Views.First(v => CodeView.SameQuantizer(v.Quant, l.InputQuant));
         int taps = l.KernelH * l.KernelW;
         var tapOff = new int[taps];
@@ -93,10 +102,11 @@ public sealed class InferenceModel
         for (int t = 0; t < taps; t++)
             for (int c4 = 0; c4 < cp4; c4++)
                 actOff[t * cp4 + c4] = tapOff[t] + c4 * 4;
+        int group = Options.Baseline ? DenseKernels.Group : DenseKernels.GroupOf(l.OutChannels);
         return new DenseLayer
         {
-            Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, View = view, Steps = steps, ActOff = actOff, TapOff = tapOff,
-            Windows = windows, Slots = Spec.BitsList.Select((_, s) => DenseSlotOf(l, s, view, steps, windows)).ToArray(),
+            Group = group, Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, View = view, Steps = steps, ActOff = actOff, TapOff = tapOff,
+            Windows = windows, Slots = Spec.BitsList.Select((_, s) => DenseSlotOf(l, s, view, steps, windows, group)).ToArray(),
         };
     }
 
@@ -152,7 +162,7 @@ public sealed class InferenceModel
         return (m.Select(v => (float)(v / 2)).ToArray(), cst, (int)(2 * dw));
     }
 
-    DenseSlot DenseSlotOf(LayerSpec l, int slot, CodeView view, int steps, WindowClasses windows)
+    DenseSlot DenseSlotOf(LayerSpec l, int slot, CodeView view, int steps, WindowClasses windows, int group)
     {
         var w = OperandsOihw(l, slot);
         int cin = l.InChannels, kh = l.KernelH, kw = l.KernelW, cp4 = view.Cp / 4, row = steps * 4;
@@ -176,18 +186,28 @@ public sealed class InferenceModel
         var path = KernelChoice.Dense(bw, ba, Options.Paths);
         if (path == KernelPath.Scalar)
             return new DenseSlot { Path = path, Chunk = 1, Operands = ops, MHalf = mHalf, CstB = cstB, WindowSumTimes = times };
+        DenseSlot Make(KernelPath p) => PackedSlot(l, p, bw, ba, ops, steps, group, mHalf, cstB, times);
+        if (!Options.TuneAtLoad) return Make(path);
+        // every SIMD path is bit-exact with the scalar one, so the choice changes speed only
+        var candidates = KernelChoice.DenseCandidates(Options.Paths).Select(Make).ToArray();
+        return KernelTuning.Fastest(candidates, l, view, steps, group);
+    }
+
+    static DenseSlot PackedSlot(LayerSpec l, KernelPath path, int bw, int ba, sbyte[] ops, int steps, int group, float[] mHalf, float[] cstB, int times)
+    {
+        int row = steps * 4;
         int pairMax = KernelChoice.PairMax(bw, ba);
         bool split = path != KernelPath.AvxVnni && pairMax > short.MaxValue;
         int chunk = path != KernelPath.Avx512Acc16 ? 1 : split ? short.MaxValue / (2 * ((1 << ba) - 1) * 15) : KernelChoice.Acc16Steps(pairMax);
         sbyte[] packed, hi = null!;
-        if (!split) packed = DenseKernels.Pack(ops.AsSpan(0, l.OutChannels * row), l.OutChannels, steps);
+        if (!split) packed = DenseKernels.Pack(ops.AsSpan(0, l.OutChannels * row), l.OutChannels, steps, group);
         else
         {
             var lo = new sbyte[l.OutChannels * row];
             var up = new sbyte[l.OutChannels * row];
             for (int i = 0; i < lo.Length; i++) { lo[i] = (sbyte)(ops[i] & 15); up[i] = (sbyte)(ops[i] >> 4); }
-            packed = DenseKernels.Pack(lo, l.OutChannels, steps);
-            hi = DenseKernels.Pack(up, l.OutChannels, steps);
+            packed = DenseKernels.Pack(lo, l.OutChannels, steps, group);
+            hi = DenseKernels.Pack(up, l.OutChannels, steps, group);
         }
         return new DenseSlot { Path = path, Chunk = chunk, Operands = ops, Packed = packed, PackedHi = split ? hi : null, MHalf = mHalf, CstB = cstB, WindowSumTimes = times };
     }
@@ -225,15 +245,15 @@ public sealed class InferenceModel
     }
 
     /// <summary>Float weights exactly as the reference forms them: s x (2 q - 1), q from the level index.</summary>
-    (float[] W, float[] Scale, float[] Shift) FloatSlot(LayerSpec l, int slot)
+    (float[] W, float[] Scale, float[] Shift) FloatSlot(LayerSpec l, int slot, int lanes)
     {
         if (l.Groups != 1) throw new InvalidDataException($"layer '{l.Name}': an unquantized-input conv must have groups 1");
         int b = l.WeightBits[slot], top = l.WeightBits.Max();
         bool nested = QuantMath.Nested(l.WeightScheme);
         var k = nested ? l.WeightLevels[top] : l.WeightLevels[b];
         int shift = nested ? top - b : 0;
-        int cin = l.InChannels, kh = l.KernelH, kw = l.KernelW, co8 = (l.OutChannels + 7) / 8;
-        var w = new float[co8 * kh * kw * cin * 8];
+        int cin = l.InChannels, kh = l.KernelH, kw = l.KernelW, groups = (l.OutChannels + lanes - 1) / lanes;
+        var w = GC.AllocateArray<float>(groups * kh * kw * cin * lanes, pinned: true);
         for (int co = 0; co < l.OutChannels; co++)
             for (int ci = 0; ci < cin; ci++)
                 for (int y = 0; y < kh; y++)
@@ -246,7 +266,7 @@ public sealed class InferenceModel
                             QuantScheme.Modified => level / (float)(1 << b),
                             _ => (level + 0.5f) / (1 << b),
                         };
-                        w[((((co / 8) * kh + y) * kw + x) * cin + ci) * 8 + co % 8] = l.SatScale[slot] * (2 * q - 1);
+                        w[((((co / lanes) * kh + y) * kw + x) * cin + ci) * lanes + co % lanes] = l.SatScale[slot] * (2 * q - 1);
                     }
         var scale = new float[l.OutChannels];
         var sh = new float[l.OutChannels];

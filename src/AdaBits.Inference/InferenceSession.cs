@@ -17,7 +17,9 @@ public sealed unsafe class InferenceSession : IDisposable
     readonly byte[][] codes;
     readonly Worker[] workers;
     readonly LayerWork[] works;
-    readonly bool simdEpilogue;
+    readonly bool simdEpilogue, epilogue512;
+    /// <summary>Addresses of the pinned float and code buffers (0 where a tensor has no floats).</summary>
+    readonly nint[] floatAt, codeAt;
     int slot, batch;
 
     public int MaxBatch { get; }
@@ -57,6 +59,9 @@ public sealed unsafe class InferenceSession : IDisposable
         workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels)).ToArray();
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
+        epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
+        floatAt = floats.Select(f => f is null ? 0 : (nint)Unsafe.AsPointer(ref f[0])).ToArray();
+        codeAt = codes.Select(c => (nint)Unsafe.AsPointer(ref c[0])).ToArray();
         slot = model.Spec.BitsList.Length - 1;
     }
 
@@ -85,6 +90,24 @@ public sealed unsafe class InferenceSession : IDisposable
         }
         floats[model.Layers[^1].Out.Id].AsSpan(0, n * model.OutputsPerImage).CopyTo(logits);
     }
+
+    /// <summary>Profiling (benchmarks only): Run, adding each layer's elapsed ticks to ticks[layer].</summary>
+    internal void RunTimed(ReadOnlySpan<float> images, Span<float> logits, long[] ticks)
+    {
+        batch = images.Length / model.InputsPerImage;
+        ConvertInput(images);
+        for (int i = 0; i < works.Length; i++)
+        {
+            var l = works[i].Layer;
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            team.Run(batch * l.ItemsPerImage, works[i], batch * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+            ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        }
+        floats[model.Layers[^1].Out.Id].AsSpan(0, batch * model.OutputsPerImage).CopyTo(logits);
+    }
+
+    /// <summary>Profiling only: dense and depthwise layers skip their epilogue (outputs are then meaningless).</summary>
+    internal bool SkipEpilogue;
 
     public void Dispose() => team.Dispose();
 
@@ -124,7 +147,8 @@ public sealed unsafe class InferenceSession : IDisposable
         var spec = L.Spec;
         var s = L.Slots[slot];
         int g = item % L.Groups, row = item / L.Groups, oh = row % L.Out.Shape.H, n = row / L.Out.Shape.H;
-        int ow = L.Out.Shape.W, co0 = g * DenseKernels.Group, count = Math.Min(DenseKernels.Group, spec.OutChannels - co0);
+        int G = L.Group, ow = L.Out.Shape.W, co0 = g * G, count = Math.Min(G, spec.OutChannels - co0), tilePx = DenseKernels.TilePixels(s.Path, G);
+        long groupBytes = (long)g * L.Steps * G * 4;
         var v = L.View;
         fixed (byte* buf = codes[v.Index])
         fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2)
@@ -135,35 +159,40 @@ public sealed unsafe class InferenceSession : IDisposable
             var tile = new DenseTile
             {
                 PixelStride = spec.StrideW * v.Cp, ActOff = actOff, Steps = L.Steps, Chunk = s.Chunk, Acc = acc,
-                W = packed + (long)g * L.Steps * DenseKernels.StepBytes,
+                W = packed + groupBytes,
             };
             int done = 0;
             while (done < ow)
             {
-                int px = ow >= 4 ? 4 : 1, start = ow >= 4 ? Math.Min(done, ow - 4) : done;
+                int px = ow >= tilePx ? tilePx : 1, start = ow >= tilePx ? Math.Min(done, ow - tilePx) : done;
                 tile.In = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
                 if (s.Path == KernelPath.Scalar)
-                    DenseKernels.Scalar(tile, px, ops, L.Steps * 4, co0, count);
+                    DenseKernels.Scalar(tile, px, ops, L.Steps * 4, co0, count, G);
                 else
                 {
-                    tile.W = packed + (long)g * L.Steps * DenseKernels.StepBytes;
+                    tile.W = packed + groupBytes;
                     tile.Acc = acc;
-                    DenseKernels.Run(s.Path, tile, px);
+                    DenseKernels.Run(s.Path, tile, px, G);
                     if (packedHi != null)
                     {
-                        tile.W = packedHi + (long)g * L.Steps * DenseKernels.StepBytes;
+                        tile.W = packedHi + groupBytes;
                         tile.Acc = accHi;
-                        DenseKernels.Run(s.Path, tile, px);
-                        for (int i = 0; i < px * DenseKernels.Group; i++) acc[i] += accHi[i] << 4;
+                        DenseKernels.Run(s.Path, tile, px, G);
+                        for (int i = 0; i < px * G; i++) acc[i] += accHi[i] << 4;
                     }
                 }
-                for (int p = 0; p < px; p++)
+                for (int p = 0; p < px && !SkipEpilogue; p++)
                 {
                     int x = start + p;
                     if (x < done) continue;
                     int windowSum = s.WindowSumTimes == 0 ? 0 : WindowSum(tile.In + p * tile.PixelStride, L.TapOff, v.Cp);
-                    Doubled(acc + p * DenseKernels.Group, s.WindowSumTimes * windowSum, null, 0, t2, count);
+                    if (!epilogue512) Doubled(acc + p * G, s.WindowSumTimes * windowSum, null, 0, t2, count);
                     int cls = L.Windows.Of(oh, x);
+                    if (epilogue512)
+                    {
+                        Epilogue512(L, n, oh, x, co0, count, acc + p * G, s.WindowSumTimes * windowSum, null, 0, mHalf + co0, cstB + cls * spec.OutChannels + co0);
+                        continue;
+                    }
                     Finish(L, n, oh, x, co0, count, t2, mHalf + co0, cstB + cls * spec.OutChannels + co0, y);
                 }
                 done = start + px;
@@ -191,6 +220,12 @@ public sealed unsafe class InferenceSession : IDisposable
                 if (s.Path == KernelPath.Scalar) DepthwiseKernels.Scalar(origin, tapOff, taps, w8, c, acc, sum);
                 else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, tapOff, taps, w16, (c + 15) & ~15, c, acc, sum);
                 else DepthwiseKernels.Avx2Int32(origin, tapOff, taps, w32, (c + 7) & ~7, c, acc, sum);
+                if (SkipEpilogue) continue;
+                if (epilogue512)
+                {
+                    Epilogue512(L, n, oh, x, 0, c, acc, 0, sum, s.WindowSumTimes, mHalf, cstB + L.Windows.Of(oh, x) * c);
+                    continue;
+                }
                 Doubled(acc, 0, sum, s.WindowSumTimes, acc, c);
                 Finish(L, n, oh, x, 0, c, acc, mHalf, cstB + L.Windows.Of(oh, x) * c, y);
             }
@@ -243,9 +278,57 @@ public sealed unsafe class InferenceSession : IDisposable
         Emit(L.Out, n, h, w, c0, count, y);
     }
 
+    /// <summary>
+    /// Doubled sum, affine, residual, ReLU and every consumer's quantizer in one pass over 16-lane vectors,
+    /// writing straight into the output buffers. The arithmetic per lane is that of <see cref="Doubled"/>
+    /// and <see cref="Finish"/> (float multiply, then add), the codes those of the reference quantizer.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Epilogue512(PreparedLayer L, int n, int h, int w, int c0, int count, int* acc, int add, int* sum, int times, float* mHalf, float* cstB)
+    {
+        var o = L.Out.Shape;
+        long at = (((long)n * o.H + h) * o.W + w) * o.C + c0;
+        float* res = L.Residual is { } r ? (float*)floatAt[r.Id] + at : null;
+        float* dst = floatAt[L.Out.Id] == 0 ? null : (float*)floatAt[L.Out.Id] + at;
+        var views = L.Out.Views;
+        bool relu = L.Spec.Relu;
+        var vadd = Vector512.Create(add);
+        var vtimes = Vector512.Create(times);
+        int c = 0;
+        for (; c + 16 <= count; c += 16)
+        {
+            var t2 = Vector512.Load(acc + c) * 2 + vadd;
+            if (sum != null) t2 += Vector512.Load(sum + c) * vtimes;
+            var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
+            if (res != null) v += Vector512.Load(res + c);
+            if (relu) v = Vector512.Max(v, Vector512<float>.Zero);
+            if (dst != null) v.Store(dst + c);
+            for (int i = 0; i < views.Count; i++)
+            {
+                var cv = views[i];
+                byte* b = (byte*)codeAt[cv.Index] + n * cv.ImageBytes + ((long)(h + cv.PadH) * cv.Wp + w + cv.PadW) * cv.Cp + c0 + c;
+                Avx512F.ConvertToVector128Byte(cv.Requant[slot].Codes(v)).Store(b);
+            }
+        }
+        for (; c < count; c++)
+        {
+            float v = (float)(2 * acc[c] + add + (sum == null ? 0 : times * sum[c])) * mHalf[c] + cstB[c];
+            if (res != null) v += res[c];
+            if (relu && !(v > 0)) v = 0;
+            if (dst != null) dst[c] = v;
+            for (int i = 0; i < views.Count; i++)
+            {
+                var cv = views[i];
+                byte* b = (byte*)codeAt[cv.Index] + n * cv.ImageBytes + ((long)(h + cv.PadH) * cv.Wp + w + cv.PadW) * cv.Cp + c0 + c;
+                *b = (byte)cv.Requant[slot].Code(v);
+            }
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void FloatConv(FloatConvLayer L, int item, Worker wk)
     {
+        if (L.Lanes == 16) { FloatConv512(L, item, wk); return; }
         var spec = L.Spec;
         var (wts, scale, shift) = L.Slots[slot];
         var i = L.In.Shape;
@@ -275,6 +358,14 @@ public sealed unsafe class InferenceSession : IDisposable
                         }
                     }
                     int cnt = Math.Min(8, spec.OutChannels - g * 8);
+                    if (cnt == 8)
+                    {
+                        var v = acc * Vector256.Load(sc + g * 8) + Vector256.Load(sh + g * 8);
+                        if (res != null) v += Vector256.Load(res + (((long)n * o.H + oh) * o.W + ox) * o.C + g * 8);
+                        if (spec.Relu) v = Vector256.Max(v, Vector256<float>.Zero);
+                        v.Store(y + g * 8);
+                        continue;
+                    }
                     for (int j = 0; j < cnt; j++)
                     {
                         int c = g * 8 + j;
@@ -287,6 +378,58 @@ public sealed unsafe class InferenceSession : IDisposable
                 Emit(L.Out, n, oh, ox, 0, spec.OutChannels, y);
             }
         }
+    }
+
+    /// <summary>As <see cref="FloatConv"/> with 16 channels per vector: the same products and sums in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void FloatConv512(FloatConvLayer L, int item, Worker wk)
+    {
+        var spec = L.Spec;
+        var (wts, scale, shift) = L.Slots[slot];
+        var i = L.In.Shape;
+        var o = L.Out.Shape;
+        int oh = item % o.H, n = item / o.H, kh = spec.KernelH, kw = spec.KernelW, cin = spec.InChannels, co = spec.OutChannels;
+        float* x = (float*)floatAt[L.In.Id];
+        float* res = L.Residual is { } r ? (float*)floatAt[r.Id] : null;
+        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y)
+            for (int ox = 0; ox < o.W; ox++)
+            {
+                long at = (((long)n * o.H + oh) * o.W + ox) * o.C;
+                for (int g = 0; g * 16 < co; g++)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int ky = 0; ky < kh; ky++)
+                    {
+                        int iy = oh * spec.StrideH - spec.PadH + ky;
+                        if ((uint)iy >= (uint)i.H) continue;
+                        for (int kx = 0; kx < kw; kx++)
+                        {
+                            int ix = ox * spec.StrideW - spec.PadW + kx;
+                            if ((uint)ix >= (uint)i.W) continue;
+                            float* px = x + (((long)n * i.H + iy) * i.W + ix) * cin;
+                            float* pw = w + ((long)(g * kh + ky) * kw + kx) * cin * 16;
+                            for (int ci = 0; ci < cin; ci++) acc += Vector512.Create(px[ci]) * Vector512.Load(pw + ci * 16);
+                        }
+                    }
+                    if (co - g * 16 >= 16)
+                    {
+                        var v = acc * Vector512.Load(sc + g * 16) + Vector512.Load(sh + g * 16);
+                        if (res != null) v += Vector512.Load(res + at + g * 16);
+                        if (spec.Relu) v = Vector512.Max(v, Vector512<float>.Zero);
+                        v.Store(y + g * 16);
+                        continue;
+                    }
+                    for (int j = 0; g * 16 + j < co; j++)
+                    {
+                        int c = g * 16 + j;
+                        float v = acc.GetElement(j) * sc[c] + sh[c];
+                        if (res != null) v += res[at + c];
+                        if (spec.Relu && !(v > 0)) v = 0;
+                        y[c] = v;
+                    }
+                }
+                Emit(L.Out, n, oh, ox, 0, co, y);
+            }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -335,9 +478,15 @@ public sealed unsafe class InferenceSession : IDisposable
         foreach (var v in t.Views)
         {
             var q = v.Quant;
-            fixed (byte* b = codes[v.Index])
-                Quantize(y, count, q.Alpha[slot], q.Bits[slot], q.Scheme, q.DoubleSided,
-                    b + n * v.ImageBytes + ((long)(h + v.PadH) * v.Wp + w + v.PadW) * v.Cp + c0);
+            byte* b = (byte*)codeAt[v.Index] + n * v.ImageBytes + ((long)(h + v.PadH) * v.Wp + w + v.PadW) * v.Cp + c0;
+            if (epilogue512)
+            {
+                var rq = v.Requant[slot];
+                int i = 0;
+                for (; i + 16 <= count; i += 16) Avx512F.ConvertToVector128Byte(rq.Codes(Vector512.Load(y + i))).Store(b + i);
+                for (; i < count; i++) b[i] = (byte)rq.Code(y[i]);
+            }
+            else Quantize(y, count, q.Alpha[slot], q.Bits[slot], q.Scheme, q.DoubleSided, b);
         }
     }
 

@@ -27,6 +27,12 @@ public sealed record EngineOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Layers with fewer multiply-adds than this run on the calling thread (waking workers costs more).</summary>
     public long ParallelThresholdMacs { get; init; } = 1 << 18;
+    /// <summary>Benchmarks only: the engine as it was before the fused epilogue, the 16-channel tiles and the
+    /// 512-bit float head (the same results; kept to measure the change side by side).</summary>
+    internal bool Baseline { get; init; }
+    /// <summary>Choose each dense layer's kernel path per bit-width by timing the allowed SIMD paths at load
+    /// (results are the same whichever is chosen: every path is bit-exact with the scalar one).</summary>
+    public bool TuneAtLoad { get; init; }
 }
 
 /// <summary>What this CPU (as .NET reports it) can run, and which path a layer gets at given bits.</summary>
@@ -59,6 +65,13 @@ internal static class KernelChoice
         foreach (var p in new[] { KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16, KernelPath.Avx2, KernelPath.Scalar })
             if (ok.HasFlag(p)) return p;
         throw new InvalidOperationException($"none of the allowed kernel paths ({allowed}) runs on this CPU (supported: {Supported()})");
+    }
+
+    /// <summary>The SIMD dense paths that are allowed and run here (every one is exact at every bit-width).</summary>
+    public static KernelPath[] DenseCandidates(KernelPath allowed)
+    {
+        var ok = allowed & Supported();
+        return new[] { KernelPath.Avx512Acc16, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx2 }.Where(p => ok.HasFlag(p)).ToArray();
     }
 
     /// <summary>Depthwise convolutions: 256-bit integer lanes (16-bit where 9 taps cannot overflow), else scalar.</summary>

@@ -32,21 +32,71 @@ public class KernelPathTests
         {
             var model = new InferenceModel(spec, new EngineOptions { Paths = path, Threads = 2, ParallelThresholdMacs = 0 });
             Assert.All(model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(path, s.Path));
-            using var rs = reference.CreateSession(batch);
-            using var ms = model.CreateSession(batch);
-            foreach (int b in Bits)
-            {
-                rs.SetBits(b);
-                ms.SetBits(b);
-                var lr = new float[batch * 10];
-                var lm = new float[batch * 10];
-                rs.Run(images, lr);
-                ms.Run(images, lm);
-                Assert.Equal(lr, lm);
-                for (int v = 0; v < model.Views.Count; v++)
-                    Assert.True(rs.CodesOf(v).SequenceEqual(ms.CodesOf(v)), $"{path} at {b} bits: codes of view {v} differ");
-            }
+            AssertSameAsReference(reference, model, Bits, images, batch, $"{path}");
         }
+    }
+
+    /// <summary>Logits and the codes of every tensor equal the reference's bit for bit at every bit-width.</summary>
+    static void AssertSameAsReference(InferenceModel reference, InferenceModel model, int[] bits, float[] images, int batch, string what)
+    {
+        using var rs = reference.CreateSession(batch);
+        using var ms = model.CreateSession(batch);
+        foreach (int b in bits)
+        {
+            rs.SetBits(b);
+            ms.SetBits(b);
+            var lr = new float[batch * reference.OutputsPerImage];
+            var lm = new float[batch * model.OutputsPerImage];
+            rs.Run(images, lr);
+            ms.Run(images, lm);
+            Assert.Equal(lr, lm);
+            for (int v = 0; v < model.Views.Count; v++)
+                Assert.True(rs.CodesOf(v).SequenceEqual(ms.CodesOf(v)), $"{what} at {b} bits: codes of view {v} differ");
+        }
+    }
+
+    /// <summary>ResNet-20 shapes: 16-channel layers take 16-channel tiles; the fused 512-bit epilogue and the
+    /// threshold quantizer run at every bit-width; the baseline engine (the benchmark's "before") agrees too.</summary>
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void Narrow_tiles_and_the_fused_epilogue_equal_the_scalar_reference(QuantScheme w, QuantScheme a)
+    {
+        int[] bits = [8, 6, 5, 4, 3, 2];
+        var spec = RandomModels.Build("resnet20", bits, seed: 3, weightScheme: w, actScheme: a);
+        const int batch = 2;
+        var images = TestNets.Images(batch, 3, 32, 32);
+        var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1 });
+        Assert.Contains(reference.Layers.OfType<DenseLayer>(), l => l.Group == DenseKernels.NarrowGroup);
+        var options = new[] { KernelPath.Avx2, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16 }
+            .Where(p => KernelChoice.Supported().HasFlag(p)).Select(p => new EngineOptions { Paths = p, Threads = 2, ParallelThresholdMacs = 0 })
+            .Append(new EngineOptions { Baseline = true }).Append(new EngineOptions()).Append(new EngineOptions { TuneAtLoad = true }).ToArray();
+        foreach (var o in options)
+            AssertSameAsReference(reference, new InferenceModel(spec, o), bits, images, batch, $"{o.Paths} (baseline {o.Baseline}, tuned {o.TuneAtLoad})");
+    }
+
+    [Fact]
+    public void Tuning_at_load_picks_one_of_the_allowed_simd_paths_per_layer_and_bits()
+    {
+        var allowed = KernelChoice.DenseCandidates(KernelPath.All);
+        if (allowed.Length < 2) return; // nothing to choose between on this CPU
+        var model = new InferenceModel(RandomModels.Build("q_mnist_cnn", [8, 4, 2]), new EngineOptions { TuneAtLoad = true });
+        foreach (var s in model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots)) Assert.Contains(s.Path, allowed);
+        var forced = new InferenceModel(RandomModels.Build("q_mnist_cnn", [8, 4, 2]), new EngineOptions { TuneAtLoad = true, Paths = KernelPath.Avx2 | KernelPath.Scalar });
+        Assert.All(forced.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(KernelPath.Avx2, s.Path));
+    }
+
+    [Fact]
+    public void Narrow_tiles_allocate_nothing_after_warm_up()
+    {
+        int[] bits = [8, 4, 2];
+        var model = new InferenceModel(RandomModels.Build("resnet20", bits), new EngineOptions { Threads = 1 });
+        using var s = model.CreateSession(1);
+        var images = TestNets.Images(1, 3, 32, 32);
+        var logits = new float[10];
+        foreach (int b in bits) { s.SetBits(b); s.Run(images, logits); }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (int b in bits) { s.SetBits(b); s.Run(images, logits); }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     [Fact]

@@ -1,0 +1,110 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace AdaBits.Inference;
+
+/// <summary>
+/// One consumer's PACT quantizer at one bit-width, vectorised. The reference computes floor or round of
+/// levels x (c / alpha) in float32; a division per output was the epilogue's largest cost. Where the codes
+/// are few (4 bits and fewer) the code is instead the number of thresholds T_j &lt;= y, T_j the smallest
+/// float whose reference code is &gt;= j: the reference quantizer is monotone in y (correctly rounded division,
+/// scaling, floor and round all are), so this count equals it for every float, and the thresholds are
+/// found at load by bisection on the reference function itself (<see cref="QuantMath.ActivationCode"/>).
+/// A multiply gives an estimate within one level; two table permutes and compares correct it.
+/// </summary>
+internal sealed class Requantizer
+{
+    public readonly float Alpha;
+    public readonly int Bits;
+    public readonly QuantScheme Scheme;
+    public readonly bool DoubleSided;
+    /// <summary>True where the thresholds fit one 16-lane table (bits &lt;= 4).</summary>
+    public readonly bool UsesThresholds;
+    /// <summary>T_1..T_top (T_0 = -inf, T_top+1 = +inf implied).</summary>
+    public readonly float[] Thresholds;
+    readonly float estScale, estShift, top;
+    readonly Vector512<float> lower, upper;
+
+    public const int TableBits = 4;
+
+    public Requantizer(ActivationSpec q, int slot)
+    {
+        Alpha = MathF.Abs(q.Alpha[slot]);
+        Bits = q.Bits[slot];
+        Scheme = q.Scheme;
+        DoubleSided = q.DoubleSided;
+        int levelsTop = (1 << Bits) - 1;
+        top = levelsTop;
+        Thresholds = new float[levelsTop];
+        for (int j = 1; j <= levelsTop; j++) Thresholds[j - 1] = SmallestWithCode(j);
+        // estimate of the level index: levels x u (+ 1/2 for rounding), u = y / alpha or (y / alpha + 1) / 2
+        float levels = Scheme == QuantScheme.Original ? levelsTop : 1 << Bits;
+        float half = Scheme == QuantScheme.Original ? 0.5f : 0f;
+        estScale = DoubleSided ? levels / (2 * Alpha) : levels / Alpha;
+        estShift = (DoubleSided ? levels / 2 : 0) + half;
+        UsesThresholds = Bits <= TableBits;
+        if (UsesThresholds)
+        {
+            Span<float> lo = stackalloc float[16], hi = stackalloc float[16];
+            for (int k = 0; k < 16; k++)
+            {
+                lo[k] = k == 0 ? float.NegativeInfinity : k <= levelsTop ? Thresholds[k - 1] : float.PositiveInfinity;
+                hi[k] = k < levelsTop ? Thresholds[k] : float.NaN; // never reached: y >= NaN is false, even for +inf
+            }
+            lower = Vector512.Create<float>(lo);
+            upper = Vector512.Create<float>(hi);
+        }
+    }
+
+    public int Code(float y) => QuantMath.ActivationCode(y, Alpha, Bits, Scheme, DoubleSided);
+
+    /// <summary>The code by counting thresholds (the definition the vector path uses), for the tests.</summary>
+    public int CodeByThresholds(float y)
+    {
+        int k = 0;
+        foreach (float t in Thresholds) if (y >= t) k++;
+        return k;
+    }
+
+    /// <summary>Bisection over floats in their order (as integers) for the first whose code reaches j.</summary>
+    float SmallestWithCode(int j)
+    {
+        long lo = Key(float.NegativeInfinity), hi = Key(float.PositiveInfinity); // code(lo) = 0 < j <= top = code(hi)
+        while (hi - lo > 1)
+        {
+            long mid = lo + (hi - lo) / 2;
+            if (Code(FromKey(mid)) >= j) hi = mid; else lo = mid;
+        }
+        return FromKey(hi);
+    }
+
+    static long Key(float f)
+    {
+        int i = BitConverter.SingleToInt32Bits(f);
+        return i >= 0 ? i : -(long)(i & int.MaxValue);
+    }
+
+    static float FromKey(long k) => k >= 0 ? BitConverter.Int32BitsToSingle((int)k) : -BitConverter.Int32BitsToSingle((int)-k);
+
+    /// <summary>16 codes: thresholds where <see cref="UsesThresholds"/>, else the reference's division.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<int> Codes(Vector512<float> y)
+    {
+        if (UsesThresholds)
+        {
+            var e = Vector512.Min(Vector512.Max(y * Vector512.Create(estScale) + Vector512.Create(estShift), Vector512<float>.Zero), Vector512.Create(top));
+            var k0 = Vector512.ConvertToInt32(e);
+            var lo = Avx512F.PermuteVar16x32(lower, k0);
+            var hi = Avx512F.PermuteVar16x32(upper, k0);
+            return k0 - Vector512.GreaterThanOrEqual(y, hi).AsInt32() + Vector512.LessThan(y, lo).AsInt32();
+        }
+        var va = Vector512.Create(Alpha);
+        var c = Vector512.Min(Vector512.Max(y, DoubleSided ? -va : Vector512<float>.Zero), va);
+        var u = DoubleSided ? (c / va + Vector512<float>.One) * Vector512.Create(0.5f) : c / va;
+        var f = Scheme == QuantScheme.Original
+            ? Vector512.Round(Vector512.Create(top) * u)
+            : Vector512.Min(Vector512.Floor(Vector512.Create((float)(1 << Bits)) * u), Vector512.Create(top));
+        return Vector512.ConvertToInt32(f);
+    }
+}
