@@ -18,6 +18,8 @@ public sealed class InferenceModel
 
     public IReadOnlyList<int> BitsList => Spec.BitsList;
     public int InputsPerImage => Spec.InputChannels * Spec.InputHeight * Spec.InputWidth;
+    /// <summary>The (C, H, W) of one input image, as the model's forward takes it.</summary>
+    public (int Channels, int Height, int Width) InputShape => (Spec.InputChannels, Spec.InputHeight, Spec.InputWidth);
     public int OutputsPerImage => Layers[^1].Out.Shape.Elements;
 
     public static InferenceModel Load(string path, EngineOptions? options = null) => new(ArtifactFile.Read(path), options);

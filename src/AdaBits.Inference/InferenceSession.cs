@@ -115,6 +115,26 @@ public sealed unsafe class InferenceSession : IDisposable
     internal ReadOnlySpan<byte> CodesOf(int view) => codes[view];
     internal int CurrentBatch => batch;
 
+    /// <summary>
+    /// The activation codes the layer named <paramref name="layerName"/> read as its input in the last Run, as
+    /// (N, C, H, W) bytes without padding: its producer's requantized output, for tests against other implementations.
+    /// </summary>
+    internal byte[] InputCodes(string layerName)
+    {
+        var l = model.Spec.Layers.FirstOrDefault(x => x.Name == layerName) ?? throw new ArgumentException($"no layer named '{layerName}'");
+        if (l.InputQuant is null) throw new ArgumentException($"layer '{layerName}' reads an unquantized input");
+        var t = model.Tensors[l.Input];
+        var v = t.Views.First(x => CodeView.SameQuantizer(x.Quant, l.InputQuant));
+        var (c, h, w) = (t.Shape.C, t.Shape.H, t.Shape.W);
+        var result = new byte[batch * c * h * w];
+        for (int n = 0; n < batch; n++)
+            for (int ch = 0; ch < c; ch++)
+                for (int i = 0; i < h; i++)
+                    for (int j = 0; j < w; j++)
+                        result[((n * c + ch) * h + i) * w + j] = codes[v.Index][n * v.ImageBytes + ((i + v.PadH) * v.Wp + j + v.PadW) * v.Cp + ch];
+        return result;
+    }
+
     void ConvertInput(ReadOnlySpan<float> images)
     {
         var t = model.Tensors[0];

@@ -123,7 +123,7 @@ internal sealed class ExportCommand : CliCommand
     }
 
     /// <summary>The model's input (C, H, W) and class count, from the data set's kind (no data needed for MNIST-like sets).</summary>
-    static (int Channels, int Height, int Width, int Classes) InputShape(TrainConfig config)
+    internal static (int Channels, int Height, int Width, int Classes) InputShape(TrainConfig config)
     {
         if (MnistFamily.IsMnistFamily(config.Dataset)) return (1, 28, 28, config.NumClasses ?? 10);
         var (_, val) = DataSources.Load(config, Console.Error.WriteLine, needTrain: false);

@@ -6,18 +6,23 @@ using AdaBits.Training;
 
 namespace AdaBits.Cli.Commands;
 
-/// <summary>`adabits infer MODEL.abits --bits B app:CFG [key=value ...]`: the integer engine on the config's validation set.</summary>
+/// <summary>`adabits infer MODEL.abits --bits B app:CFG [key=value ...]`: the integer engine on a labelled data set.</summary>
 internal sealed class InferCommand : CliCommand
 {
     const string Help = """
-        run an integer-engine artifact on the config's validation set
+        run an integer-engine artifact on a labelled data set: top-1 and images/s
 
         usage: adabits infer MODEL.abits --bits B app:CONFIG.yml [key=value ...] [--threads N]
+               adabits infer MODEL.abits --bits B app:CONFIG.yml --images IMAGES-idx3-ubyte --labels LABELS-idx1-ubyte
+               adabits infer MODEL.abits --bits B app:CONFIG.yml --folder DIR
 
         Loads the artifact written by 'adabits export ... --format engine', sets bit-width B (an entry of
-        the artifact's bits_list) and classifies the config's validation set (val_limit applies):
-        prints top-1 accuracy and images/s (engine time only, batches of batch_size).
-        A damaged, truncated or newer-version artifact is a one-line error.
+        the artifact's bits_list) and classifies a labelled data set: the config's validation set
+        (val_limit applies), an IDX image/label pair (MNIST's format, .gz read as well), or an image
+        folder with one subfolder per class (sorted names = class indices, as torchvision's
+        ImageFolder), delivered at the artifact's input size. Images go through the config's
+        validation transform (normalize, resize and crop). Prints top-1 accuracy and images/s (engine
+        time only, batches of batch_size). A missing or damaged file is a one-line error.
         """;
 
     public override int Order => 96;
@@ -30,41 +35,47 @@ internal sealed class InferCommand : CliCommand
         var tokens = CliOptions.ConfigTokens(command);
         var bits = CliOptions.Text("--bits", "B", "The bit-width to run (an entry of the artifact's bits_list)", required: true);
         var threads = CliOptions.Text("--threads", "N", "Engine worker threads, the caller included (default: all cores)");
-        command.Options.Add(bits);
-        command.Options.Add(threads);
-        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(tokens)!, r.GetValue(bits)!, r.GetValue(threads)));
+        var images = CliOptions.Text("--images", "FILE", "IDX images file (idx3-ubyte, optionally .gz); needs --labels");
+        var labels = CliOptions.Text("--labels", "FILE", "IDX labels file (idx1-ubyte, optionally .gz) for --images");
+        var folder = CliOptions.Text("--folder", "DIR", "Image folder with one subfolder per class");
+        foreach (var o in new Option[] { bits, threads, images, labels, folder }) command.Options.Add(o);
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(tokens)!, r.GetValue(bits)!, r.GetValue(threads),
+            new DataChoice(r.GetValue(images), r.GetValue(labels), r.GetValue(folder))));
         return command;
     }
 
-    public static int Run(string modelPath, string[] configTokens, string bitsText, string? threadsText)
+    /// <summary>Where the labelled images come from: an IDX pair, a folder, or (all null) the config's validation set.</summary>
+    public sealed record DataChoice(string? Images, string? Labels, string? Folder);
+
+    public static int Run(string modelPath, string[] configTokens, string bitsText, string? threadsText, DataChoice? data = null)
     {
+        data ??= new DataChoice(null, null, null);
         if (!int.TryParse(bitsText, out int bits))
             throw new UsageException($"infer: --bits {bitsText} is not a number");
         int threads = Environment.ProcessorCount;
         if (threadsText is not null && (!int.TryParse(threadsText, out threads) || threads < 1))
             throw new UsageException($"infer: --threads {threadsText} must be a positive integer");
-        if (!File.Exists(modelPath)) throw new UsageException($"infer: {modelPath}: no such file");
-        InferenceModel engine;
-        try
-        {
-            engine = InferenceModel.Load(modelPath, new EngineOptions { Threads = threads });
-        }
-        catch (ArtifactException e)
-        {
-            Console.Error.WriteLine($"adabits: {e.Message}");
-            return 1;
-        }
+        if ((data.Images is null) != (data.Labels is null))
+            throw new UsageException("infer: --images and --labels go together (an IDX images file and its labels file)");
+        if (data.Images is not null && data.Folder is not null)
+            throw new UsageException("infer: give either --images/--labels or --folder, not both");
+        foreach (var f in new[] { data.Images, data.Labels })
+            if (f is not null && !File.Exists(f)) throw new UsageException($"infer: {f}: no such file");
+        if (data.Folder is not null && !Directory.Exists(data.Folder)) throw new UsageException($"infer: {data.Folder}: no such folder");
+        var engine = ArtifactLoader.Load(modelPath, new EngineOptions { Threads = threads }, "infer");
         if (!engine.BitsList.Contains(bits))
             throw new UsageException($"infer: bits {bits} is not in the artifact's bits_list [{string.Join(", ", engine.BitsList)}]");
         var config = ConfigArgs.Load(configTokens);
-        var (_, val) = DataSources.Load(config, Console.Error.WriteLine, needTrain: false);
-        int perImage = engine.InputsPerImage, classes = engine.OutputsPerImage;
-        if (val.Channels * val.Height * val.Width != perImage)
-            throw new UsageException($"infer: {modelPath} takes {perImage} values per image, the validation set has [{val.Channels}, {val.Height}, {val.Width}]");
+        var (source, what) = Source(config, engine, data);
+        int classes = engine.OutputsPerImage;
+        if (source.Channels * source.Height * source.Width != engine.InputsPerImage)
+            throw new UsageException($"infer: {modelPath} takes [{string.Join(", ", engine.InputShape)}] per image, {what} has [{source.Channels}, {source.Height}, {source.Width}]");
+        if (source.NumClasses > classes)
+            throw new UsageException($"infer: {what} has {source.NumClasses} classes, {modelPath} outputs {classes}");
         int batch = Math.Max(1, config.BatchSize);
         using var session = engine.CreateSession(maxBatch: batch);
         session.SetBits(bits);
-        using var loader = new DataLoader(val, batch, shuffle: false, dropLast: false,
+        using var loader = new DataLoader(source, batch, shuffle: false, dropLast: false,
             DataSources.Transform(config, training: false), config.DataLoaderWorkers, config.RandomSeed);
         var logits = new float[batch * classes];
         int samples = 0, correct = 0;
@@ -90,7 +101,29 @@ internal sealed class InferCommand : CliCommand
         }
         double seconds = clock.Elapsed.TotalSeconds;
         Console.WriteLine($"model: {modelPath} (bits {bits}, {threads} threads)");
-        Console.WriteLine($"{samples} validation images: top1 {(double)correct / Math.Max(samples, 1):F4}  ({samples / Math.Max(seconds, 1e-9):F0} img/s, engine {seconds:F2} s)");
+        Console.WriteLine($"{samples} {what}: top1 {(double)correct / Math.Max(samples, 1):F4}  ({samples / Math.Max(seconds, 1e-9):F0} img/s, engine {seconds:F2} s)");
         return 0;
+    }
+
+    static (IImageSource Source, string What) Source(AdaBits.Config.TrainConfig config, InferenceModel engine, DataChoice data)
+    {
+        try
+        {
+            if (data.Images is not null)
+                return (IdxReader.ReadPair(data.Images, data.Labels!, config.NumClasses ?? engine.OutputsPerImage), $"images of {data.Images}");
+            if (data.Folder is not null)
+            {
+                var (_, h, w) = engine.InputShape;
+                var policy = config.BadImages == "skip" ? BadImagePolicy.Skip : BadImagePolicy.Fail;
+                var folder = ImageFolderSource.Open(data.Folder, h, w, policy, Console.Error.WriteLine);
+                return (folder, $"images under {data.Folder}");
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"infer: {e.Message}");
+        }
+        var (_, val) = DataSources.Load(config, Console.Error.WriteLine, needTrain: false);
+        return (val, "validation images");
     }
 }

@@ -16,7 +16,7 @@ public sealed record LatencyStats(double MedianMs, double MinMs, double Q1Ms, do
     }
 
     /// <summary>Linear interpolation between order statistics (numpy's default): the median of 4 values is the mean of the middle two.</summary>
-    static double Quantile(double[] sorted, double q)
+    public static double Quantile(double[] sorted, double q)
     {
         double pos = q * (sorted.Length - 1);
         int lo = (int)Math.Floor(pos), hi = Math.Min(lo + 1, sorted.Length - 1);
