@@ -112,7 +112,7 @@ public class CliTests() : TempFolderTests("adabits-cli-tests-")
     [InlineData("did you mean 'data'?", "bench", "dat")]
     [InlineData("did you mean '--json'?", "test", "app:x.yml", "--jsno")]
     [InlineData("unknown option '--nope'", "train", "app:x.yml", "--nope")]
-    [InlineData("bench: name one of: comm, data, quant-overhead", "bench")]
+    [InlineData("bench: name one of: adaptive, comm, data, engine, quant-overhead", "bench")]
     [InlineData("--rounds must be in 3..1000, got 2", "bench", "quant-overhead", "--rounds", "2")]
     [InlineData("--bad-images must be one of fail, skip, got 'maybe'", "bench", "data", "--dataset", "MNIST", "--dir", "d", "--bad-images", "maybe")]
     public void MistypedNamesGetTheNearestOneOnOneLine(string expected, params string[] args)

@@ -34,10 +34,27 @@ internal sealed partial class ConfigBinder(IReadOnlyDictionary<string, object?> 
     internal static string Describe(object? value) => value switch
     {
         null => "null",
-        string s => "'" + s + "'",
+        string s => "'" + EscapeControl(s) + "'",
         System.Collections.IDictionary => "a mapping",
         _ => YamlText.PythonRepr(value),
     };
+
+    /// <summary>Control characters as Python's repr shows them, so a message stays one line whatever the value holds.</summary>
+    static string EscapeControl(string s)
+    {
+        if (!s.Any(char.IsControl)) return s;
+        var b = new System.Text.StringBuilder(s.Length + 8);
+        foreach (char c in s)
+            b.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        return b.ToString();
+    }
 
     bool TryGet(string key, out object? value) => raw.TryGetValue(key, out value);
 
