@@ -49,5 +49,6 @@ public class AppsTests
         Assert.Equal(20, c.Depth);
         Assert.Equal(Models.InitScheme.SatScale, c.Init);
         Assert.True(c.AdaptiveTraining && c.SwitchBn && c.SwitchAlpha);
+        Assert.Equal(1, c.FpPretrainEpochs);   // two-stage: one full-precision epoch, then the joint ones
     }
 }
