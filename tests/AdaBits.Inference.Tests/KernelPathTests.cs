@@ -94,9 +94,16 @@ public class KernelPathTests
         var images = TestNets.Images(1, 3, 32, 32);
         var logits = new float[10];
         foreach (int b in bits) { s.SetBits(b); s.Run(images, logits); }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        foreach (int b in bits) { s.SetBits(b); s.Run(images, logits); }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // The runtime itself allocated a few KiB on this thread in one CI run while methods were still tiering up;
+        // an allocation of the engine's would show in every window, so the quietest of five is what is checked.
+        long least = long.MaxValue;
+        for (int window = 0; window < 5 && least != 0; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            foreach (int b in bits) { s.SetBits(b); s.Run(images, logits); }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, least);
     }
 
     [Fact]
