@@ -90,9 +90,10 @@ internal sealed class BenchCommCommand : CliCommand
 
         Under an MPI launcher with 2 or more ranks: data-parallel training steps of the 4-bit
         ResNet-20 of quant-overhead at a global batch of --batch (batch / ranks per rank, random data),
-        gradients averaged by the trainer's in-place bucket all-reduce. Prints the median step and
-        all-reduce times, the all-reduce alone right after a barrier (the transfer without waiting for
-        a slower rank), and, last, comm_share: all-reduce time over step time, summed over the rounds.
+        gradients averaged by the trainer's in-place bucket all-reduce, which first waits in a barrier
+        for the slowest rank. Prints the median step time, wait (load imbalance) and all-reduce
+        (transfer) times, the same all-reduce once more outside the step, wait_share (waiting over step
+        time) and, last, comm_share: all-reduce time over step time, both summed over rounds and ranks.
         """;
 
     public override string Parent => "bench";
@@ -192,10 +193,10 @@ internal static class BenchCommand
         using var opt = new AdaBits.Training.Sgd(parameters, 0.01, 0.9, false, _ => 0);
         using var buckets = new AdaBits.Distributed.GradientBuckets(world, parameters);
         q.train();
-        var step = new List<double>(); var comm = new List<double>(); var bare = new List<double>();
+        var step = new List<double>(); var comm = new List<double>(); var wait = new List<double>(); var bare = new List<double>();
         for (int r = 0; r < warmup + rounds; r++)
         {
-            double before = buckets.Seconds;
+            double before = buckets.Seconds, waitBefore = buckets.WaitSeconds;
             var sw = Stopwatch.StartNew();
             using (NewDisposeScope())
             {
@@ -204,18 +205,18 @@ internal static class BenchCommand
                 buckets.AllReduceAverage();
                 opt.Step();
             }
-            double ms = sw.Elapsed.TotalMilliseconds, c = (buckets.Seconds - before) * 1000;
-            // the same all-reduce once more after a barrier: the transfer itself, without waiting for a slower rank
+            double ms = sw.Elapsed.TotalMilliseconds, c = (buckets.Seconds - before) * 1000, w = (buckets.WaitSeconds - waitBefore) * 1000;
+            // the same all-reduce once more outside the step: the transfer with no backward just before it
             world.Barrier();
             var bw = Stopwatch.StartNew();
             foreach (var b in buckets.Buckets) world.AllReduceSum(b);
             double alone = bw.Elapsed.TotalMilliseconds;
             world.Barrier();
-            if (r >= warmup) { step.Add(ms); comm.Add(c); bare.Add(alone); }
+            if (r >= warmup) { step.Add(ms); comm.Add(c); wait.Add(w); bare.Add(alone); }
         }
-        // comm_share over every rank: all-reduce seconds over step seconds, both summed over the ranks
+        // the shares over every rank: all-reduce (or wait) seconds over step seconds, summed over the ranks
         double Median(List<double> v) { var o = v.Order().ToList(); return o.Count % 2 == 1 ? o[o.Count / 2] : (o[o.Count / 2 - 1] + o[o.Count / 2]) / 2; }
-        double[] sums = [step.Sum(), comm.Sum()];
+        double[] sums = [step.Sum(), comm.Sum(), wait.Sum()];
         world.AllReduceSum(sums.AsSpan());
         if (world.IsRoot)
         {
@@ -223,9 +224,11 @@ internal static class BenchCommand
             Console.WriteLine($"ResNet-20 4-bit, global batch {batch} = {world.Size} ranks x {local}, {threads?.ToString() ?? "OMP_NUM_THREADS"} threads per rank, " +
                 $"{n:N0} parameters ({n * 4 / 1e6:F2} MB of gradients, {buckets.Count} bucket(s)), {rounds} rounds after {warmup} warm-up");
             Console.WriteLine($"step_ms (median, rank 0): {Median(step):F1}");
-            Console.WriteLine($"allreduce_in_step_ms (median, rank 0, waiting included): {Median(comm):F2}");
-            Console.WriteLine($"allreduce_after_barrier_ms (median, rank 0): {Median(bare):F2}");
+            Console.WriteLine($"wait_for_slowest_rank_ms (median, rank 0): {Median(wait):F2}");
+            Console.WriteLine($"allreduce_in_step_ms (median, rank 0, after the wait): {Median(comm):F2}");
+            Console.WriteLine($"allreduce_alone_ms (median, rank 0): {Median(bare):F2}");
             Console.WriteLine($"comm_share_median_step (rank 0): {Median(comm) / Median(step):F4}");
+            Console.WriteLine($"wait_share: {sums[2] / sums[0]:F4}");
             Console.WriteLine($"comm_share: {sums[1] / sums[0]:F4}");
         }
         return 0;

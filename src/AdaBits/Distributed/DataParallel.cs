@@ -12,7 +12,7 @@ namespace AdaBits.Distributed;
 /// <summary>
 /// What the trainer does differently on several ranks, kept here so the training loop stays one loop:
 /// the per-process batch, the shards, the start-up broadcast from rank 0, the gradient average, the metric
-/// reduction and the communication share. In a world of one every call is a no-op (no MPI is loaded).
+/// reduction and the communication share (the transfer apart from the wait for the slowest rank). In a world of one every call is a no-op (no MPI is loaded).
 ///
 /// Synchronised: parameters, buffers and (on resume) optimizer state and run state at start; gradients every
 /// step; metrics every epoch. Not synchronised, as in the reference: BN running statistics (each rank's come
@@ -26,7 +26,7 @@ public sealed class DataParallel : IDisposable
     public bool OncePerStep { get; }
     GradientBuckets? buckets;
     readonly Stopwatch stepClock = new();
-    double commAtEpochStart, stepAtEpochStart;
+    double commAtEpochStart, waitAtEpochStart, stepAtEpochStart;
 
     public DataParallel(World world, TrainConfig config, Action<string> log)
     {
@@ -112,14 +112,21 @@ public sealed class DataParallel : IDisposable
         return meters.ToDictionary(p => p.Key, p => p.Value.Result());
     }
 
-    /// <summary>The share of this epoch's step time spent in gradient all-reduce (waiting for other ranks included); null in a world of one.</summary>
+    /// <summary>
+    /// The share of this epoch's step time spent in the gradient all-reduce (the transfer, after every rank is ready)
+    /// and, apart, waiting for the slowest rank to finish its backward (load imbalance); null in a world of one.
+    /// </summary>
     public string? EpochCommLine(int epoch, int epochs)
     {
         if (!World.IsDistributed) return null;
-        double comm = (buckets?.Seconds ?? 0) - commAtEpochStart, step = stepClock.Elapsed.TotalSeconds - stepAtEpochStart;
+        double comm = (buckets?.Seconds ?? 0) - commAtEpochStart, wait = (buckets?.WaitSeconds ?? 0) - waitAtEpochStart,
+            step = stepClock.Elapsed.TotalSeconds - stepAtEpochStart;
         commAtEpochStart += comm;
+        waitAtEpochStart += wait;
         stepAtEpochStart += step;
-        return $"communication\t{epoch}/{epochs}: {100 * comm / Math.Max(step, 1e-9):F1}% of step time ({comm:F2} s of {step:F2} s in gradient all-reduce over {World.Size} ranks, {buckets?.Count ?? 0} buckets)";
+        double s = Math.Max(step, 1e-9);
+        return $"communication\t{epoch}/{epochs}: {100 * comm / s:F1}% of step time ({comm:F2} s of {step:F2} s in gradient all-reduce over {World.Size} ranks, " +
+            $"{buckets?.Count ?? 0} buckets); waiting for the slowest rank before it: {100 * wait / s:F1}% ({wait:F2} s)";
     }
 
     public void Dispose() => buckets?.Dispose();

@@ -12,10 +12,17 @@ namespace AdaBits.Distributed;
 /// gathering or copying back, as the reference's allreduce_grads does. Autograd accumulates into an existing
 /// .grad in place, and <see cref="Training.Optimizer.ZeroGrad"/> zeroes in place, so the views stay.
 ///
-/// The all-reduce runs after backward, not bucket by bucket during it: the joint step sums gradients over every
-/// bit-width before the average, so only the last bit-width's backward could overlap, and on CPU the
-/// shared-memory and TCP transports copy with the same cores that run backward; TorchSharp also has no
-/// post-accumulate-grad hook to start a bucket from. The time spent is measured (<see cref="Seconds"/>).
+/// The all-reduce runs after backward, not bucket by bucket during it: TorchSharp 0.107 has no tensor hook, no
+/// post-accumulate-grad hook and no module backward hook (only forward hooks and custom autograd functions, which
+/// would have to wrap every parameter use inside the modules); the joint step's gradient is final only during the
+/// last bit-width's backward, and autograd still writes into .grad (the bucket) after any such function returns,
+/// so a bucket in flight would need a copy; Open MPI's non-blocking collectives progress only inside MPI calls,
+/// and on CPU its transports copy with the same cores that run backward (README: Distributed training).
+/// The time spent is measured in two parts: a barrier just before the all-reduce absorbs the wait for the slowest
+/// rank to finish its backward (<see cref="WaitSeconds"/>: load imbalance, not communication), so the all-reduce
+/// after it times the transfer itself (<see cref="Seconds"/>).
+/// The barrier costs one small message round (microseconds on shared memory); without it the all-reduce would
+/// wait just as long, only unseen.
 /// </summary>
 public sealed unsafe class GradientBuckets : IDisposable
 {
@@ -28,7 +35,7 @@ public sealed unsafe class GradientBuckets : IDisposable
     // per parameter: its bucket and element offset, or -1 while it has no gradient
     readonly int[] bucketOf;
     readonly long[] offsetOf;
-    readonly Stopwatch clock = new();
+    readonly Stopwatch clock = new(), waitClock = new();
 
     public GradientBuckets(World world, IEnumerable<Parameter> parameters, long capBytes = DefaultCapBytes)
     {
@@ -40,8 +47,10 @@ public sealed unsafe class GradientBuckets : IDisposable
         offsetOf = new long[this.parameters.Length];
     }
 
-    /// <summary>Seconds spent in all-reduce so far (waiting for slower ranks included).</summary>
+    /// <summary>Seconds spent in the all-reduce itself so far, after every rank reached it (the transfer and averaging).</summary>
     public double Seconds => clock.Elapsed.TotalSeconds;
+    /// <summary>Seconds spent so far waiting in the barrier before the all-reduce for the slowest rank to be ready.</summary>
+    public double WaitSeconds => waitClock.Elapsed.TotalSeconds;
     public int Count => buckets.Count;
     public IReadOnlyList<Tensor> Buckets => buckets;
 
@@ -53,6 +62,9 @@ public sealed unsafe class GradientBuckets : IDisposable
     public void AllReduceAverage()
     {
         Attach();
+        waitClock.Start();
+        try { world.Barrier(); }
+        finally { waitClock.Stop(); }
         clock.Start();
         try
         {
