@@ -40,6 +40,10 @@ public sealed record QuantOptions
     public bool WeightOnly { get; init; }
     /// <summary>Share BN affine parameters across bit-widths (running statistics stay per bit-width).</summary>
     public bool StatsSharing { get; init; }
+    /// <summary>The weight part every quantized layer applies (default: SAT transform, scheme, rescale).</summary>
+    internal IWeightQuantizer WeightQuantizer { get; init; } = SatWeightQuantizer.Instance;
+    /// <summary>The input-activation part every quantized layer applies (default: PACT).</summary>
+    internal IActivationQuantizer ActivationQuantizer { get; init; } = PactQuantizer.Instance;
     /// <summary>Use the fused CPU kernels where they apply (false: plain torch ops everywhere).</summary>
     public bool Fused { get; init; } = true;
 

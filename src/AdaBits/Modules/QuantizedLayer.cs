@@ -97,7 +97,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
         float a = ClipLevel(bita);
         if (!(a > 0) || !float.IsFinite(a))
             throw new NotSupportedException($"{name}: clipping level |alpha| = {a} cannot be lowered (PACT divides by it)");
-        return graph.Emit(new PactNode(a, spec.Quantize ? spec.Bits : 0, doubleSide, Options.ActScheme), name, this, [x], x.Shape);
+        return graph.Emit(Options.ActivationQuantizer.Lower(a, spec), name, this, [x], x.Shape);
     }
 
     /// <summary>Whether this layer type rescales (`rescale_conv` for convs, `rescale` for linears) and its fan-out.</summary>
@@ -116,9 +116,9 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// <summary>PACT on the input when the layer quantizes activations or has pact_fp.</summary>
     protected Tensor QuantizeInput(Tensor x, bool doubleSide)
     {
-        if (InputPact(doubleSide) is not var (alphaNow, spec)) return x.alias();
-        using var a = alphaNow;
-        return Pact.Apply(x, a, spec, Options.Fused ? null : false);
+        if (InputClip(doubleSide) is not var (spec, bita)) return x.alias();
+        using var a = SelectedAlpha(bita);
+        return Options.ActivationQuantizer.Apply(x, a, spec, Options.Fused ? null : false);
     }
 
     /// <summary>
@@ -143,8 +143,10 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// the clipping parameter selected at the current bits and the PACT to apply; null where the forward
     /// would not clip its input (0 bits, or neither quantized activations nor pact_fp).
     /// </summary>
+    /// Also null where the activation part is not PACT: the fused kernels compute PACT only, so such a
+    /// layer keeps its input unquantized for its own forward.
     internal (Tensor Alpha, PactSpec Spec)? InputPact(bool doubleSide) =>
-        InputClip(doubleSide) is var (spec, bita) ? (SelectedAlpha(bita), spec) : null;
+        Options.ActivationQuantizer.IsPact && InputClip(doubleSide) is var (spec, bita) ? (SelectedAlpha(bita), spec) : null;
 
     /// <summary>
     /// Inference fast path: when y (a fresh tensor nothing else reads) is the input of batch norm `bn`
@@ -154,7 +156,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// </summary>
     internal unsafe bool TryQuantizeAfterBatchNormInPlace(Tensor y, SwitchableBatchNorm2d bn, bool doubleSide)
     {
-        if (!Options.Fused || FusionSuppression.Active || training || bn.training || InputClip(doubleSide) is not var (spec, bita)) return false;
+        if (!Options.Fused || !Options.ActivationQuantizer.IsPact || FusionSuppression.Active || training || bn.training || InputClip(doubleSide) is not var (spec, bita)) return false;
         if (is_grad_enabled() && (y.requires_grad || alpha.requires_grad)) return false;
         if (!TensorMemory.IsFusable(y) || !y.is_contiguous() || y.dim() != 4 || y.shape[1] != bn.NumFeatures) return false;
         using var alphaNow = SelectedAlpha(bita);
@@ -175,7 +177,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
         if (!cacheable)
         {
             if (evalCache.Count > 0) DropCache();
-            return WeightTransform.Apply(weight, spec, Options.Fused ? null : false);
+            return Options.WeightQuantizer.Apply(weight, spec, Options.Fused ? null : false);
         }
         int key = bitw * 2 + (applyScale ? 1 : 0);
         if (evalCache.TryGetValue(key, out var hit))
@@ -184,7 +186,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
                 return (hit.Weight.alias(), hit.Scale);
             DropCache();
         }
-        var (w, s) = WeightTransform.Apply(weight, spec, Options.Fused ? null : false);
+        var (w, s) = Options.WeightQuantizer.Apply(weight, spec, Options.Fused ? null : false);
         var entry = new CachedWeight(weight.detach().clone().DetachFromDisposeScope(), w.detach().DetachFromDisposeScope(), s);
         evalCache[key] = entry;
         return (w.alias(), s);
@@ -203,7 +205,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// True when the input goes through single-sided PACT at the current bits: that clip contains a ReLU,
     /// so a ReLU right before this layer (whose output nothing else reads) can be skipped, exactly.
     /// </summary>
-    public bool ClipsInputAtZero(bool doubleSide) => !doubleSide && InputClip(doubleSide) is not null;
+    public bool ClipsInputAtZero(bool doubleSide) => !doubleSide && Options.ActivationQuantizer.IsPact && InputClip(doubleSide) is not null;
 
     void DropCache()
     {
