@@ -22,7 +22,7 @@ public class AppsTests
         var warnings = new List<string>();
         var config = ConfigLoader.Load(["app:" + Path.Combine(Mnist.RepoRoot(), relative)], warnings.Add);
         Assert.All(warnings, w => Assert.Contains("ignored", w));
-        Assert.NotEmpty(config.BitsList);
+        Assert.NotEmpty(config.Quant.BitsList);
         var (channels, _) = ProfileInput.FromConfig(config);
         using var model = ModelFactory.Create(config, channels, config.NumClasses ?? 10);
         Assert.NotEmpty(model.parameters());
@@ -32,8 +32,8 @@ public class AppsTests
     public void The_main_job_config_is_the_documented_one()
     {
         var c = ConfigLoader.Load(["app:" + Path.Combine(Mnist.RepoRoot(), "apps", "mnist", "adabits.yml")]);
-        Assert.Equal("[8, 6, 5, 4]", Modules.Bits.ListToString(c.BitsList));
-        Assert.True(c.AdaptiveTraining && c.SwitchBn && c.SwitchAlpha && c.Rescale && c.Clamp);
+        Assert.Equal("[8, 6, 5, 4]", Modules.Bits.ListToString(c.Quant.BitsList));
+        Assert.True(c.AdaptiveTraining && c.Quant.SwitchBn && c.Quant.SwitchAlpha && c.Quant.Rescale && c.Quant.Clamp);
         Assert.Equal("models.q_mnist_cnn", c.Model);
         Assert.Equal("MNIST", c.Dataset);
         Assert.Equal(Models.InitScheme.SatScale, c.Init);
@@ -43,12 +43,12 @@ public class AppsTests
     public void The_fashion_resnet20_config_trains_down_to_2_bits_with_centered_weights()
     {
         var c = ConfigLoader.Load(["app:" + Path.Combine(Mnist.RepoRoot(), "apps", "fashion_mnist", "resnet20_8to2.yml")]);
-        Assert.Equal("[8, 6, 5, 4, 3, 2]", Modules.Bits.ListToString(c.BitsList));
-        Assert.Equal(Quantization.QuantScheme.Centered, c.WeightQuantScheme);
+        Assert.Equal("[8, 6, 5, 4, 3, 2]", Modules.Bits.ListToString(c.Quant.BitsList));
+        Assert.Equal(Quantization.QuantScheme.Centered, c.Quant.WeightScheme);
         Assert.Equal("models.q_resnet_cifar", c.Model);
         Assert.Equal(20, c.Depth);
         Assert.Equal(Models.InitScheme.SatScale, c.Init);
-        Assert.True(c.AdaptiveTraining && c.SwitchBn && c.SwitchAlpha);
+        Assert.True(c.AdaptiveTraining && c.Quant.SwitchBn && c.Quant.SwitchAlpha);
         Assert.Equal(1, c.FpPretrainEpochs);   // two-stage: one full-precision epoch, then the joint ones
     }
 }

@@ -196,21 +196,21 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         Assert.False(c.Distributed);
         Assert.False(c.DistributedAllReduce);
         Assert.False(c.UseDiffSeed);
-        Assert.False(c.StatsSharing);
-        Assert.True(c.Clamp);
-        Assert.True(c.Rescale);
-        Assert.True(c.RescaleConv);
-        Assert.True(c.SwitchBn);
+        Assert.False(c.Quant.StatsSharing);
+        Assert.True(c.Quant.Clamp);
+        Assert.True(c.Quant.Rescale);
+        Assert.True(c.Quant.RescaleConv);
+        Assert.True(c.Quant.SwitchBn);
         Assert.False(c.Normalize);
-        Assert.Equal(RescaleType.Constant, c.RescaleType);
-        Assert.True(c.SwitchAlpha);
-        Assert.Equal(QuantScheme.Modified, c.WeightQuantScheme);
-        Assert.Equal(QuantScheme.Original, c.ActQuantScheme);
+        Assert.Equal(RescaleType.Constant, c.Quant.RescaleType);
+        Assert.True(c.Quant.SwitchAlpha);
+        Assert.Equal(QuantScheme.Modified, c.Quant.WeightScheme);
+        Assert.Equal(QuantScheme.Original, c.Quant.ActScheme);
         Assert.Equal("./results/cifar10/resnet20", c.LogDir);
         Assert.True(c.AdaptiveTraining);
         Assert.Equal(20, c.Depth);
-        Assert.Equal([new Bits(5), new Bits(4), new Bits(3)], c.BitsList);
-        Assert.False(c.WeightOnly);
+        Assert.Equal([new Bits(5), new Bits(4), new Bits(3)], c.Quant.BitsList);
+        Assert.False(c.Quant.WeightOnly);
         Assert.Equal(0, c.WarmupEpochs);
         Assert.Null(c.FpPretrainedFile);
         // defaults of keys the file does not set
@@ -266,11 +266,11 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         Assert.True(c.UseDiffSeed);
         Assert.Equal(8, c.WidthDivisor);
         Assert.Equal(1, c.MinWidth);
-        Assert.False(c.RescaleConv);
-        Assert.False(c.SwitchAlpha);
+        Assert.False(c.Quant.RescaleConv);
+        Assert.False(c.Quant.SwitchAlpha);
         Assert.False(c.Normalize);
         Assert.Null(c.Depth);
-        Assert.Equal([new Bits(8), new Bits(6), new Bits(5), new Bits(4)], c.BitsList);
+        Assert.Equal([new Bits(8), new Bits(6), new Bits(5), new Bits(4)], c.Quant.BitsList);
         Assert.Equal(Sep("bits_list_[8, 6, 5, 4]", "adaptive_True", "weight_only_False", "stats_sharing_False",
             "fp_pretrained_False", "clamp_True", "rescale_True", "rescale_conv_False", "rescale_type_constant",
             "switchbn_True", "weight_modified_act_original", "switch_alpha_False", "pact_fp_False"), c.ExperimentSetting);
@@ -285,8 +285,8 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         Assert.Equal("imagenet1k_mobile", c.DataTransforms);
         Assert.Equal(0.1, c.Lr);
         Assert.Equal("models.q_mobilenet_v2", c.Model);
-        Assert.False(c.RescaleConv);
-        Assert.True(c.SwitchAlpha);
+        Assert.False(c.Quant.RescaleConv);
+        Assert.True(c.Quant.SwitchAlpha);
         Assert.False(c.Normalize);
         Assert.Equal("./results/imagenet/mobilenetv2", c.LogDir);
         Assert.Contains(Sep("rescale_conv_False", "rescale_type_constant"), c.ExperimentSetting);
@@ -349,7 +349,7 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         var c = FromText(Minimal + "\ntest_only: yes\nnesterov: on\nfused: off\nweight_decay: 0.00004\npretrained_file: ''\nfp_pretrained_file: ~\ndataset: '5'\n");
         Assert.True(c.TestOnly);
         Assert.True(c.Nesterov);
-        Assert.False(c.Fused);
+        Assert.False(c.Quant.Fused);
         Assert.Equal(0.00004, c.WeightDecay);
         Assert.Equal("", c.PretrainedFile);
         Assert.Null(c.FpPretrainedFile);
@@ -402,7 +402,7 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         File.WriteAllText(main, Minimal.Replace("model: models.q_resnet_cifar\n", "")
             + "\nbits_list: !include parts/bits.yml\nmodel: !include parts/model.txt\nlr_scheduler: multistep\nmultistep_lr_milestones: !include parts/milestones.yaml\n");
         var c = ConfigLoader.Load([$"app:{main}"], warnings.Add);
-        Assert.Equal([new Bits(4, 8), new Bits(4)], c.BitsList);
+        Assert.Equal([new Bits(4, 8), new Bits(4)], c.Quant.BitsList);
         Assert.Equal("models.q_resnet_cifar", c.Model);
         Assert.Equal([3, 6], c.MultistepLrMilestones);
         Assert.Equal(Sep("bits_list_[[4, 8], 4]"), c.ExperimentSetting.Split(Path.DirectorySeparatorChar)[0]);
@@ -421,7 +421,7 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
     {
         var c = FromText(Minimal, "lr=0.2", "bits_list=[4,2]", "test_only=True", "log_dir=/tmp/x", "device=cuda:1", "lr=0.25");
         Assert.Equal(0.25, c.Lr);
-        Assert.Equal([new Bits(4), new Bits(2)], c.BitsList);
+        Assert.Equal([new Bits(4), new Bits(2)], c.Quant.BitsList);
         Assert.True(c.TestOnly);
         Assert.Equal("/tmp/x", c.LogDir);
         Assert.Equal("cuda:1", c.Device);
@@ -622,7 +622,7 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         // every key written, and only known keys
         Assert.Equal(ConfigKeys.Known, ConfigYamlWriter.Values(original).Keys);
         // equality does see a change
-        Assert.NotEqual(original, reloaded with { BitsList = [new Bits(4, 8), new Bits(4)] });
+        Assert.NotEqual(original, reloaded with { Quant = reloaded.Quant with { BitsList = [new Bits(4, 8), new Bits(4)] } });
         Assert.NotEqual(original, reloaded with { Lr = 0.3 });
     }
 
@@ -676,7 +676,7 @@ public class ConfigTests() : TempFolderTests("adabits-config-tests-")
         var c = FromText(Minimal + "\nbits_list: [[4, 8], 2]\nweight_quant_scheme: centered\nact_quant_scheme: modified\n" +
                          "clamp: False\nrescale: False\nrescale_conv: True\nrescale_type: stddev\nswitchbn: False\n" +
                          "switch_alpha: True\nweight_only: True\nstats_sharing: True\nfused: False\n");
-        var q = c.ToQuantOptions();
+        var q = c.Quant;
         Assert.Equal([new Bits(4, 8), new Bits(2)], q.BitsList);
         Assert.Equal(QuantScheme.Centered, q.WeightScheme);
         Assert.Equal(QuantScheme.Modified, q.ActScheme);

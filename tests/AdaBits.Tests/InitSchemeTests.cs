@@ -66,7 +66,7 @@ public class InitSchemeTests
         Assert.Equal(InitScheme.SatScale, InitSchemes.Default);
         foreach (var (scheme, std) in new[] { (InitScheme.Reference, 0.01), (InitScheme.SatScale, 1 / Math.Sqrt(10)) })
         {
-            var config = new TrainConfig { Model = "models.q_resnet_cifar", Depth = 20, BitsList = [8, 4], Init = scheme };
+            var config = new TrainConfig { Model = "models.q_resnet_cifar", Depth = 20, Quant = new() { BitsList = [8, 4] }, Init = scheme };
             torch.manual_seed(5);
             using var model = ModelFactory.Create(config, 1, 10);
             Assert.InRange(Std(State(model)["classifier.0.weight"]), 0.85 * std, 1.15 * std);

@@ -370,7 +370,7 @@ public class MobileNetTests
     public void ModelFactoryBuildsBoth()
     {
         using var scope = NewDisposeScope();
-        var baseConfig = new TrainConfig { BitsList = [new Bits(8), new Bits(4)], WidthMult = 0.5, WidthDivisor = 8, MinWidth = 1 };
+        var baseConfig = new TrainConfig { Quant = new() { BitsList = [new Bits(8), new Bits(4)] }, WidthMult = 0.5, WidthDivisor = 8, MinWidth = 1 };
         var v1 = ModelFactory.Create(baseConfig with { Model = "models.q_mobilenet_v1", PactFp = true }, 1, 7);
         var m1 = Assert.IsType<QMobileNetV1>(v1);
         Assert.Equal(512, m1.Channels[^1]);

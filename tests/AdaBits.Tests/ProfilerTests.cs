@@ -73,8 +73,8 @@ public class ProfilerTests
         torch.manual_seed(1);
         using var model = ModelFactory.Create(config, channels, config.NumClasses ?? 10);
         var expected = perBits.Split(' ').Select(e => e.Split(':')).ToDictionary(p => p[0], p => (Mb: double.Parse(p[1]), GBitOps: double.Parse(p[2])));
-        Assert.Equal(expected.Keys, config.BitsList.Select(b => b.ToString()));
-        foreach (var bits in config.BitsList)
+        Assert.Equal(expected.Keys, config.Quant.BitsList.Select(b => b.ToString()));
+        foreach (var bits in config.Quant.BitsList)
         {
             var p = ModelProfiler.Profile(model, channels, size, size, bits);
             Assert.Empty(p.Warnings);

@@ -38,7 +38,7 @@ public class TwoStageTests() : TempFolderTests("adabits-two-stage-tests-")
         string stage1 = Path.Combine(two.RunDir, TwoStage.FpStage, Trainer.BestModel);
         Assert.True(File.Exists(stage1));
         var stage1Config = ConfigLoader.Load(["app:" + Path.Combine(two.RunDir, TwoStage.FpStage, "config.yml")], _ => { });
-        Assert.Equal(Bits32, stage1Config.BitsList);
+        Assert.Equal(Bits32, stage1Config.Quant.BitsList);
         Assert.Equal(0, stage1Config.FpPretrainEpochs);
 
         var file = Runs.Load(Config("file", $"fp_pretrained_file: {stage1}", epochs: 1));

@@ -60,7 +60,7 @@ internal sealed class BenchModel : IDisposable
         m.eval();
         return new BenchModel
         {
-            Name = ShortName(config), Torch = m, Options = config.ToQuantOptions(), Channels = c, Height = h, Width = w,
+            Name = ShortName(config), Torch = m, Options = config.Quant, Channels = c, Height = h, Width = w,
             Weights = checkpoint ?? $"the config's initialisation (seed {config.RandomSeed})",
         };
     }

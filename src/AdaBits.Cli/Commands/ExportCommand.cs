@@ -67,7 +67,7 @@ internal sealed class ExportCommand : CliCommand
         if (format == "onnx")
         {
             string bitsArg = bitsOption ?? (asFloat ? "32" : throw new UsageException("export: --format onnx needs --bits B|all or --float"));
-            var bitsToExport = bitsArg == "all" ? config.BitsList.ToList() : [ParseBits(bitsArg, config)];
+            var bitsToExport = bitsArg == "all" ? config.Quant.BitsList.ToList() : [ParseBits(bitsArg, config)];
             if (asFloat && !bitsToExport.Contains(OnnxExporter.FloatBits)) bitsToExport.Add(OnnxExporter.FloatBits);
             if (bitsArg != "all" && bitsToExport.Count > 1)
                 throw new UsageException("export: --float with --bits B writes two models: use --bits all for a folder, or --float alone");
@@ -88,13 +88,13 @@ internal sealed class ExportCommand : CliCommand
             using var model = LoadModel(config, checkpoint, channels, classes);
             try
             {
-                EngineExporter.Export(model, config.BitsList, channels, height, width, output);
+                EngineExporter.Export(model, config.Quant.BitsList, channels, height, width, output);
             }
             catch (NotSupportedException e)
             {
                 throw new UsageException($"export: {config.Model} {e.Message}");
             }
-            Console.WriteLine($"wrote {output} (bits_list {Bits.ListToString(config.BitsList)}, {new FileInfo(output).Length / 1024.0:F1} KiB)");
+            Console.WriteLine($"wrote {output} (bits_list {Bits.ListToString(config.Quant.BitsList)}, {new FileInfo(output).Length / 1024.0:F1} KiB)");
             return 0;
         }
         if (bitsOption is not null || asFloat) throw new UsageException("export: --bits and --float apply to --format onnx only (safetensors holds every bit-width)");
@@ -117,9 +117,9 @@ internal sealed class ExportCommand : CliCommand
     static Bits ParseBits(string text, TrainConfig config)
     {
         string compact = text.Replace(" ", "").Trim('[', ']');
-        var match = config.BitsList.Append(OnnxExporter.FloatBits).Cast<Bits?>().FirstOrDefault(b =>
+        var match = config.Quant.BitsList.Append(OnnxExporter.FloatBits).Cast<Bits?>().FirstOrDefault(b =>
             (b!.Value.IsPair ? $"{b.Value.Weight},{b.Value.Activation}" : $"{b.Value.Weight}") == compact);
-        return match ?? throw new UsageException($"export: bits {text} is not in bits_list {Bits.ListToString(config.BitsList)}");
+        return match ?? throw new UsageException($"export: bits {text} is not in bits_list {Bits.ListToString(config.Quant.BitsList)}");
     }
 
     /// <summary>The model's input (C, H, W) and class count, from the data set's kind (no data needed for MNIST-like sets).</summary>

@@ -52,7 +52,7 @@ internal sealed class ProfileCommand : CliCommand
         torch.manual_seed(config.RandomSeed);
         using var model = ModelFactory.Create(config, channels, config.NumClasses ?? 10);
 
-        var results = ModelProfiler.ProfileEach(model, config.BitsList, channels, size, size, batch, latency, warmup, repeats,
+        var results = ModelProfiler.ProfileEach(model, config.Quant.BitsList, channels, size, size, batch, latency, warmup, repeats,
             (profile, timing) =>
             {
                 if (!json)

@@ -1,5 +1,3 @@
-using System.Collections;
-using System.Reflection;
 using AdaBits.Models;
 using AdaBits.Modules;
 using AdaBits.Quantization;
@@ -85,8 +83,6 @@ public sealed record TrainConfig
     public string Device { get; init; } = "cpu";
     /// <summary>Optimizer steps between progress lines.</summary>
     public int LogInterval { get; init; } = 50;
-    /// <summary>Use the fused CPU kernels where they apply.</summary>
-    public bool Fused { get; init; } = true;
     /// <summary>What a non-finite loss or gradient does: <c>stop</c> (default) or <c>skip_step</c> (drop that update).</summary>
     public string NanPolicy { get; init; } = "stop";
     /// <summary>skip_step: the run stops after this many skipped steps in a row.</summary>
@@ -120,19 +116,10 @@ public sealed record TrainConfig
     public bool WarmRestart { get; init; }
 
     // ---- quantization ----
-    public IReadOnlyList<Bits> BitsList { get; init; } = [new Bits(32)];
+    /// <summary>The settings every quantized layer reads (bits_list, the schemes, clamp, rescale*, switchbn,
+    /// stats_sharing, switch_alpha, weight_only, fused): held here, handed to the model as they are.</summary>
+    public QuantOptions Quant { get; init; } = new();
     public bool AdaptiveTraining { get; init; }
-    public bool WeightOnly { get; init; }
-    public QuantScheme WeightQuantScheme { get; init; } = QuantScheme.Modified;
-    public QuantScheme ActQuantScheme { get; init; } = QuantScheme.Original;
-    public bool Clamp { get; init; } = true;
-    public bool Rescale { get; init; } = true;
-    public bool RescaleConv { get; init; }
-    public RescaleType RescaleType { get; init; } = RescaleType.Constant;
-    /// <summary>The key <c>switchbn</c>.</summary>
-    public bool SwitchBn { get; init; } = true;
-    public bool StatsSharing { get; init; }
-    public bool SwitchAlpha { get; init; }
     public bool PactFp { get; init; }
     public bool DoubleSide { get; init; }
 
@@ -147,22 +134,8 @@ public sealed record TrainConfig
     /// <summary>distill_temperature T (&gt; 0).</summary>
     public double DistillTemperature { get; init; } = 1.0;
 
-    /// <summary>The settings every quantized layer reads.</summary>
-    public QuantOptions ToQuantOptions() => new()
-    {
-        BitsList = BitsList,
-        WeightScheme = WeightQuantScheme,
-        ActScheme = ActQuantScheme,
-        Clamp = Clamp,
-        Rescale = Rescale,
-        RescaleConv = RescaleConv,
-        RescaleType = RescaleType,
-        SwitchBn = SwitchBn,
-        SwitchAlpha = SwitchAlpha,
-        WeightOnly = WeightOnly,
-        StatsSharing = StatsSharing,
-        Fused = Fused,
-    };
+    /// <summary>Every setting at its default (required keys empty): what binding starts from.</summary>
+    public static readonly TrainConfig Defaults = new();
 
     /// <summary>
     /// The reference's experiment-setting folder (§5.11), nested folders joined with the OS separator:
@@ -170,20 +143,20 @@ public sealed record TrainConfig
     /// </summary>
     public string ExperimentSetting => string.Join(Path.DirectorySeparatorChar,
     [
-        "bits_list_" + Bits.ListToString(BitsList),
+        "bits_list_" + Bits.ListToString(Quant.BitsList),
         "adaptive_" + Py(AdaptiveTraining),
-        "weight_only_" + Py(WeightOnly),
-        "stats_sharing_" + Py(StatsSharing),
+        "weight_only_" + Py(Quant.WeightOnly),
+        "stats_sharing_" + Py(Quant.StatsSharing),
         // Reference bug 12 fixed: the reference wrote `fp_pretrained_file is not None`, so `''` gave
         // fp_pretrained_True while nothing was loaded. Here the flag is true iff a file is actually used.
         "fp_pretrained_" + Py(!string.IsNullOrEmpty(FpPretrainedFile)),
-        "clamp_" + Py(Clamp),
-        "rescale_" + Py(Rescale),
-        "rescale_conv_" + Py(RescaleConv),
-        "rescale_type_" + (RescaleType == RescaleType.Stddev ? "stddev" : "constant"),
-        "switchbn_" + Py(SwitchBn),
-        $"weight_{WeightQuantScheme.Name()}_act_{ActQuantScheme.Name()}",
-        "switch_alpha_" + Py(SwitchAlpha),
+        "clamp_" + Py(Quant.Clamp),
+        "rescale_" + Py(Quant.Rescale),
+        "rescale_conv_" + Py(Quant.RescaleConv),
+        "rescale_type_" + (Quant.RescaleType == RescaleType.Stddev ? "stddev" : "constant"),
+        "switchbn_" + Py(Quant.SwitchBn),
+        $"weight_{Quant.WeightScheme.Name()}_act_{Quant.ActScheme.Name()}",
+        "switch_alpha_" + Py(Quant.SwitchAlpha),
         "pact_fp_" + Py(PactFp),
         // this port's additions, only when used: the reference's settings (and their folders) stay as they were
         .. (FpPretrainEpochs > 0 ? new[] { $"fp_pretrain_epochs_{FpPretrainEpochs}" } : []),
@@ -204,40 +177,20 @@ public sealed record TrainConfig
     /// </summary>
     public string ToYaml() => ConfigYamlWriter.Write(this);
 
-    // ---- equality: settings only, lists by content ----
-    static readonly PropertyInfo[] Settings = typeof(TrainConfig)
-        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
-        .Where(p => p.SetMethod is not null && p.Name is not (nameof(SourcePath) or nameof(Raw)))
-        .ToArray();
+    // ---- equality: the settings of every key (as written) and the effective lr; not SourcePath or Raw ----
+    public bool Equals(TrainConfig? other) =>
+        ReferenceEquals(this, other) || other is not null && Lr.Equals(other.Lr) && !Differences(other).Any();
 
-    public bool Equals(TrainConfig? other)
-    {
-        if (ReferenceEquals(this, other)) return true;
-        if (other is null) return false;
-        foreach (var p in Settings)
-        {
-            object? a = p.GetValue(this), b = p.GetValue(other);
-            if (a is IEnumerable ea and not string && b is IEnumerable eb and not string)
-            {
-                if (!ea.Cast<object?>().SequenceEqual(eb.Cast<object?>())) return false;
-            }
-            else if (!Equals(a, b)) return false;
-        }
-        return true;
-    }
+    public override int GetHashCode() => HashCode.Combine(BatchSize, Dataset, Model, Lr, NumEpochs, LogDir, Quant.BitsList.Count);
 
-    public override int GetHashCode() => HashCode.Combine(BatchSize, Dataset, Model, Lr, NumEpochs, LogDir, BitsList.Count);
-
-    /// <summary>The names of the settings that differ (for test messages).</summary>
+    /// <summary>The keys whose settings differ, with both values (for test messages).</summary>
     public IEnumerable<string> Differences(TrainConfig other)
     {
-        foreach (var p in Settings)
+        if (!Lr.Equals(other.Lr)) yield return $"effective lr: {YamlText.PythonRepr(Lr)} vs {YamlText.PythonRepr(other.Lr)}";
+        foreach (var key in ConfigKeys.All)
         {
-            object? a = p.GetValue(this), b = p.GetValue(other);
-            bool same = a is IEnumerable ea and not string && b is IEnumerable eb and not string
-                ? ea.Cast<object?>().SequenceEqual(eb.Cast<object?>())
-                : Equals(a, b);
-            if (!same) yield return $"{p.Name}: {YamlText.PythonRepr(a)} vs {YamlText.PythonRepr(b)}";
+            string a = YamlText.Format(key.Written(this)), b = YamlText.Format(key.Written(other));
+            if (a != b) yield return $"{key.Name}: {a} vs {b}";
         }
     }
 }

@@ -82,12 +82,30 @@ public static partial class YamlText
         bool b => b ? "True" : "False",
         int or long => Convert.ToInt64(value, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture),
         double d => double.IsNaN(d) ? "nan" : double.IsInfinity(d) ? (d > 0 ? "inf" : "-inf") : PythonFloat(d),
-        string s => "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'",
+        string s => "'" + EscapeControl(s.Replace("\\", "\\\\").Replace("'", "\\'")) + "'",
         Bits bits => bits.ToString(),
         IDictionary dict => "{" + string.Join(", ", dict.Keys.Cast<object?>().Select(k => PythonRepr(k) + ": " + PythonRepr(dict[k!]))) + "}",
         IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(PythonRepr)) + "]",
         _ => value.ToString() ?? "",
     };
+
+    /// <summary>Control characters as Python's repr shows them (<c>\n</c>, <c>\x07</c>), so a value in a message or a
+    /// folder name stays on one line whatever it holds.</summary>
+    static string EscapeControl(string s)
+    {
+        if (!s.Any(char.IsControl)) return s;
+        var b = new StringBuilder(s.Length + 8);
+        foreach (char c in s)
+            b.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        return b.ToString();
+    }
 
     /// <summary>Python's repr of a float: shortest round trip, <c>0.1</c>, <c>1.0</c>, <c>4e-05</c>, <c>1e+20</c>.</summary>
     static string PythonFloat(double d)

@@ -60,7 +60,7 @@ public static class OnnxExporter
                 : "float32 [N, C, H, W], raw pixel values 0..255 (normalize False)",
         };
         if (checkpointPath is not null) metadata[Keys.Checkpoint] = Path.GetFullPath(checkpointPath);
-        Export(model, config.ToQuantOptions(), bits, channels, height, width, path, metadata);
+        Export(model, config.Quant, bits, channels, height, width, path, metadata);
     }
 
     /// <summary>Writes the model at <paramref name="bits"/> to <paramref name="path"/> (atomically).</summary>

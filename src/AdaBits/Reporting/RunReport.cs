@@ -36,9 +36,9 @@ public static class RunReport
             void Row(string k, object v) => sb.AppendLine(ci, $"| {k} | {v} |");
             Row("model", c.Model + (c.Depth is int d ? $" (depth {d})" : ""));
             Row("data set", $"{c.Dataset}" + (c.TrainLimit is int t ? $" (first {t} training images)" : "") + (c.ValLimit is int v ? $" (first {v} validation images)" : ""));
-            Row("bits_list", Bits.ListToString(c.BitsList) + (c.AdaptiveTraining ? ", joint adaptive training" : ", single bit-width"));
-            Row("quantization", $"weights {c.WeightQuantScheme.Name()}, activations {c.ActQuantScheme.Name()}, clamp {Py(c.Clamp)}, rescale {Py(c.Rescale)}, rescale_conv {Py(c.RescaleConv)} ({c.RescaleType.ToString().ToLowerInvariant()})");
-            Row("switchable", $"BN {Py(c.SwitchBn)}, alpha {Py(c.SwitchAlpha)}");
+            Row("bits_list", Bits.ListToString(c.Quant.BitsList) + (c.AdaptiveTraining ? ", joint adaptive training" : ", single bit-width"));
+            Row("quantization", $"weights {c.Quant.WeightScheme.Name()}, activations {c.Quant.ActScheme.Name()}, clamp {Py(c.Quant.Clamp)}, rescale {Py(c.Quant.Rescale)}, rescale_conv {Py(c.Quant.RescaleConv)} ({c.Quant.RescaleType.ToString().ToLowerInvariant()})");
+            Row("switchable", $"BN {Py(c.Quant.SwitchBn)}, alpha {Py(c.Quant.SwitchAlpha)}");
             Row("optimisation", string.Create(ci, $"{c.Optimizer}, lr {c.Lr} ({c.LrScheduler}), momentum {c.Momentum}, weight decay {(decimal)c.WeightDecay}, batch {c.BatchSize}, {c.NumEpochs} epochs"));
             if (c.FpPretrainEpochs > 0)
                 Row("two-stage", $"{c.FpPretrainEpochs} full-precision epochs first (fp_pretrain/, its own report), then the {c.NumEpochs} joint epochs above from its expanded best model");

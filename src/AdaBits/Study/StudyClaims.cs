@@ -63,20 +63,20 @@ public static class StudyClaims
     static ClaimPlan Adaptive(TrainConfig c)
     {
         var individual = new StudyVariant("individual",
-            c.BitsList.Select(b => new VariantPart(["adaptive_training=False", List([b])], [b])).ToList());
-        return new ClaimPlan(Get("C1"), [new StudyVariant("adaptive", "adaptive_training=True"), individual], "individual", c.BitsList,
+            c.Quant.BitsList.Select(b => new VariantPart(["adaptive_training=False", List([b])], [b])).ToList());
+        return new ClaimPlan(Get("C1"), [new StudyVariant("adaptive", "adaptive_training=True"), individual], "individual", c.Quant.BitsList,
             "Budget: every individual run trains its one bit-width for num_epochs epochs on the same images, as the " +
             "adaptive run trains each of its bit-widths at every step, so each bit-width sees the same steps; an " +
-            $"individual run costs about 1/{c.BitsList.Count} of the adaptive one.");
+            $"individual run costs about 1/{c.Quant.BitsList.Count} of the adaptive one.");
     }
 
     static ClaimPlan OnOff(TrainConfig c, string id, string key, string on, string off) =>
-        new(Get(id), [new StudyVariant(on, $"{key}=True"), new StudyVariant(off, $"{key}=False")], off, c.BitsList,
+        new(Get(id), [new StudyVariant(on, $"{key}=True"), new StudyVariant(off, $"{key}=False")], off, c.Quant.BitsList,
             $"Only {key} differs; the rest is the config's.");
 
     static ClaimPlan Centered(TrainConfig c)
     {
-        var list = c.BitsList.ToList();
+        var list = c.Quant.BitsList.ToList();
         foreach (int low in new[] { 3, 2 })
             if (!list.Contains(new Bits(low))) list.Add(new Bits(low));
         return new ClaimPlan(Get("C3"),
@@ -92,7 +92,7 @@ public static class StudyClaims
         int k = n / 2;
         return new ClaimPlan(Get("C5"),
             [new StudyVariant("two-stage", $"fp_pretrain_epochs={k}", $"num_epochs={n - k}"), new StudyVariant("from scratch", "fp_pretrain_epochs=0", $"num_epochs={n}")],
-            "from scratch", c.BitsList,
+            "from scratch", c.Quant.BitsList,
             $"Budget: the same epochs in all ({n}): two-stage trains {k} full-precision epochs (fp_pretrain_epochs) then " +
             $"{n - k} joint ones (num_epochs counts the joint stage); from scratch trains {n} joint epochs. A full-precision " +
             "epoch runs one bit-width per step, so two-stage also spends less compute.");
@@ -100,12 +100,12 @@ public static class StudyClaims
 
     static ClaimPlan Distill(TrainConfig c)
     {
-        if (c.BitsList.Count < 2) return ClaimPlan.Skip(Get("C6"), $"bits_list {Bits.ListToString(c.BitsList)} has one bit-width: nothing to distil into");
-        bool hasFp = c.BitsList.Any(b => b.Weight >= 32 && b.Activation >= 32);
-        string[] fp = hasFp ? ["distill=fp"] : ["distill=fp", List([new Bits(32), .. c.BitsList])];
+        if (c.Quant.BitsList.Count < 2) return ClaimPlan.Skip(Get("C6"), $"bits_list {Bits.ListToString(c.Quant.BitsList)} has one bit-width: nothing to distil into");
+        bool hasFp = c.Quant.BitsList.Any(b => b.Weight >= 32 && b.Activation >= 32);
+        string[] fp = hasFp ? ["distill=fp"] : ["distill=fp", List([new Bits(32), .. c.Quant.BitsList])];
         return new ClaimPlan(Get("C6"),
             [new StudyVariant("none", "distill=none"), new StudyVariant("highest", "distill=highest"), new StudyVariant("fp", fp), new StudyVariant("recursive", "distill=recursive")],
-            "none", c.BitsList.Skip(1).ToList(),
+            "none", c.Quant.BitsList.Skip(1).ToList(),
             "Judged at every bit-width below the highest (the teacher of 'highest')" +
             (hasFp ? "." : "; the fp variant needs a full-precision teacher, so it trains 32 bits as well (one more bit-width per step)."));
     }

@@ -14,7 +14,7 @@ public sealed record SubRun(string Dir, TrainConfig Config, int Seed, IReadOnlyL
     public string Name => Path.GetFileName(Dir);
 
     /// <summary>What the ETA is proportioned by: bit-widths trained per step times epochs.</summary>
-    public double Cost => (Config.AdaptiveTraining ? Config.BitsList.Count : 1) * (double)Math.Max(1, Config.NumEpochs);
+    public double Cost => (Config.AdaptiveTraining ? Config.Quant.BitsList.Count : 1) * (double)Math.Max(1, Config.NumEpochs);
 }
 
 /// <summary>The claims to run, made concrete for a base config, and the sub-runs they need (seed-major order).</summary>

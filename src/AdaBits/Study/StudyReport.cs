@@ -45,7 +45,7 @@ public static class StudyReport
         sb.AppendLine($"Model {b.Model}{(b.Depth is int d ? $" (depth {d})" : "")}, data set {b.Dataset}" +
             (b.TrainLimit is int t ? $" (first {t} training images" : " (all training images") +
             (b.ValLimit is int v ? $", first {v} validation images)" : ", all validation images)") +
-            $", {b.NumEpochs} epoch(s) per run, batch size {b.BatchSize}, bits_list {Bits.ListToString(b.BitsList)}. " +
+            $", {b.NumEpochs} epoch(s) per run, batch size {b.BatchSize}, bits_list {Bits.ListToString(b.Quant.BitsList)}. " +
             $"Seeds: random_seed {b.RandomSeed}..{b.RandomSeed + plan.Seeds - 1} ({plan.Seeds}). " +
             $"{results.Count} sub-runs, {RunOutputs.Duration(results.Where(r => r.Records is not null).Sum(r => r.Seconds))} of training in all. " +
             "Top-1 is the validation top-1 of each run's best model (results.json).").AppendLine();

@@ -24,7 +24,7 @@ public static class StudyResults
         var claims = new List<ClaimResult>();
         foreach (var claim in plan.Claims.Where(c => c.Skipped is null))
         {
-            IReadOnlyList<Bits> Reported(StudyVariant v, VariantPart p) => p.Reports ?? plan.RunOf(claim, v, p, 0)!.Config.BitsList;
+            IReadOnlyList<Bits> Reported(StudyVariant v, VariantPart p) => p.Reports ?? plan.RunOf(claim, v, p, 0)!.Config.Quant.BitsList;
             var bits = claim.Variants.SelectMany(v => v.Parts.SelectMany(p => Reported(v, p)))
                 .Distinct().OrderByDescending(b => b.Weight).ThenByDescending(b => b.Activation).ToList();
             var rows = new List<VariantRow>();

@@ -13,7 +13,7 @@ public static class ModelFactory
 
     public static nn.Module<Tensor, Tensor> Create(TrainConfig config, int inChannels, int numClasses)
     {
-        var options = config.ToQuantOptions();
+        var options = config.Quant;
         return config.Model switch
         {
             "models.q_resnet_cifar" => new QResNetCifar(options,

@@ -36,8 +36,8 @@ public static class OnnxEvaluation
         var meta = session.ModelMetadata.CustomMetadataMap;
         if (!meta.TryGetValue(OnnxExporter.Keys.Bits, out string? bitsText))
             throw new InvalidDataException($"{onnxPath}: no '{OnnxExporter.Keys.Bits}' in its metadata (not exported by adabits export?)");
-        var bits = config.BitsList.Append(OnnxExporter.FloatBits).Cast<Bits?>().FirstOrDefault(b => b.ToString() == bitsText)
-            ?? throw new ArgumentException($"{onnxPath}: its bits {bitsText} are not in the config's bits_list {Bits.ListToString(config.BitsList)}");
+        var bits = config.Quant.BitsList.Append(OnnxExporter.FloatBits).Cast<Bits?>().FirstOrDefault(b => b.ToString() == bitsText)
+            ?? throw new ArgumentException($"{onnxPath}: its bits {bitsText} are not in the config's bits_list {Bits.ListToString(config.Quant.BitsList)}");
         string checkpoint = !string.IsNullOrEmpty(config.PretrainedFile)
             ? Trainer.PretrainedPath(config)
             : meta.TryGetValue(OnnxExporter.Keys.Checkpoint, out var c) && !string.IsNullOrEmpty(c)

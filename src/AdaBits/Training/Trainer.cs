@@ -66,7 +66,7 @@ public sealed class Trainer : IDisposable
     string? StageName => Stage ?? (cfg.FpPretrainEpochs > 0 ? TwoStage.JointStage : null);
 
     /// <summary>The bit-widths trained each step: all of bits_list when adaptive, else its last entry (reference).</summary>
-    public IReadOnlyList<Bits> TrainBits => cfg.AdaptiveTraining ? cfg.BitsList : [cfg.BitsList[^1]];
+    public IReadOnlyList<Bits> TrainBits => cfg.AdaptiveTraining ? cfg.Quant.BitsList : [cfg.Quant.BitsList[^1]];
 
     public Trainer(TrainConfig config, RunLog log, bool training)
     {
@@ -199,7 +199,7 @@ public sealed class Trainer : IDisposable
             throw new InvalidOperationException($"{latest}: the run finished without a validated best model");
         state.Seconds = secondsBefore + total.Elapsed.TotalSeconds;
         if (!Writes) return new RunResult(runDir, state.BestEpoch, state.BestMetrics, state.Seconds);
-        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds,
+        RunOutputs.WriteResults(Path.Combine(runDir, RunOutputs.ResultsFile), cfg.Quant.BitsList, state.BestEpoch, state.BestMetrics, state.Seconds,
             RunFolder.Setting(cfg), Writer, StageName, fpStage);
         log.Line($"best epoch {state.BestEpoch}: " + string.Join(", ", state.BestMetrics.Select(p => $"{p.Key} bits top1 {p.Value.Accuracy(1):F4}")));
         log.Line($"results: {Path.Combine(runDir, RunOutputs.ResultsFile)} ({RunOutputs.Duration(state.Seconds)} in all)");
@@ -261,7 +261,7 @@ public sealed class Trainer : IDisposable
     {
         var (c, h, w) = (inputShape[0], inputShape[1], inputShape[2]);
         // Latency at batch 1 only: at the training batch size a 224x224 MobileNet would spend minutes here.
-        var results = Profiling.ModelProfiler.ProfileEach(Model, cfg.BitsList, c, h, w, batch: 1, latency: true, warmup: 1, repeats: 3,
+        var results = Profiling.ModelProfiler.ProfileEach(Model, cfg.Quant.BitsList, c, h, w, batch: 1, latency: true, warmup: 1, repeats: 3,
             each: (profile, timing) => log.Line(Profiling.ProfileReport.Text(profile, cfg.ModelProfilingVerbose, timing)));
         Writer.WriteAllText(Path.Combine(runDir, "profile.json"), Profiling.ProfileReport.Json(results));
     }

@@ -25,7 +25,7 @@ public static class TwoStage
     /// <summary>The stage-1 run: the config at full precision, in runDir/fp_pretrain, for fp_pretrain_epochs epochs.</summary>
     public static TrainConfig StageConfig(TrainConfig config, string runDir) => config with
     {
-        BitsList = [new Bits(32)],
+        Quant = config.Quant with { BitsList = [new Bits(32)] },
         NumEpochs = config.FpPretrainEpochs,
         FpPretrainEpochs = 0,
         Distill = "none",
