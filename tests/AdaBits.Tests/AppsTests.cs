@@ -49,6 +49,7 @@ public class AppsTests
         Assert.Equal(20, c.Depth);
         Assert.Equal(Models.InitScheme.SatScale, c.Init);
         Assert.True(c.AdaptiveTraining && c.Quant.SwitchBn && c.Quant.SwitchAlpha);
-        Assert.Equal(1, c.FpPretrainEpochs);   // two-stage: one full-precision epoch, then the joint ones
+        Assert.Equal((2, 2), (c.FpPretrainEpochs, c.NumEpochs));   // two-stage: two full-precision epochs, then two joint ones
+        Assert.Equal("highest", c.Distill);
     }
 }

@@ -74,9 +74,10 @@ public static partial class YamlReader
         {
             throw new ConfigException($"{sourceName}: line {e.Start.Line}: {CleanMessage(e.Message)}", e);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's scanner throws this on some malformed plain scalars (found by fuzzing)
+            // YamlDotNet's scanner throws these on some malformed plain scalars and on a %TAG directive whose
+            // prefix is not a URI (both found by fuzzing)
             throw new ConfigException($"{sourceName}: not valid YAML ({CleanMessage(e.Message)})", e);
         }
     }
