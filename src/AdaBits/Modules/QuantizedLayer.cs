@@ -141,12 +141,18 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// <summary>
     /// For a caller that applies this layer's input PACT itself (fused with the ReLU before it, see ReluPact):
     /// the clipping parameter selected at the current bits and the PACT to apply; null where the forward
-    /// would not clip its input (0 bits, or neither quantized activations nor pact_fp).
+    /// would not clip its input (0 bits, or neither quantized activations nor pact_fp), or where the
+    /// activation part is not PACT (see PactClip).
     /// </summary>
-    /// Also null where the activation part is not PACT: the fused kernels compute PACT only, so such a
-    /// layer keeps its input unquantized for its own forward.
     internal (Tensor Alpha, PactSpec Spec)? InputPact(bool doubleSide) =>
-        Options.ActivationQuantizer.IsPact && InputClip(doubleSide) is var (spec, bita) ? (SelectedAlpha(bita), spec) : null;
+        PactClip(doubleSide) is var (spec, bita) ? (SelectedAlpha(bita), spec) : null;
+
+    /// <summary>
+    /// InputClip for the shared fast paths that compute PACT themselves (ReLU with the next PACTs, BN + PACT in
+    /// place, the ReLU skipped before a single-sided clip): null where the activation part is not PACT, so such a
+    /// layer always quantizes its input through the part's own Apply.
+    /// </summary>
+    (PactSpec Spec, int Bita)? PactClip(bool doubleSide) => Options.ActivationQuantizer.IsPact ? InputClip(doubleSide) : null;
 
     /// <summary>
     /// Inference fast path: when y (a fresh tensor nothing else reads) is the input of batch norm `bn`
@@ -156,7 +162,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// </summary>
     internal unsafe bool TryQuantizeAfterBatchNormInPlace(Tensor y, SwitchableBatchNorm2d bn, bool doubleSide)
     {
-        if (!Options.Fused || !Options.ActivationQuantizer.IsPact || FusionSuppression.Active || training || bn.training || InputClip(doubleSide) is not var (spec, bita)) return false;
+        if (!Options.Fused || FusionSuppression.Active || training || bn.training || PactClip(doubleSide) is not var (spec, bita)) return false;
         if (is_grad_enabled() && (y.requires_grad || alpha.requires_grad)) return false;
         if (!TensorMemory.IsFusable(y) || !y.is_contiguous() || y.dim() != 4 || y.shape[1] != bn.NumFeatures) return false;
         using var alphaNow = SelectedAlpha(bita);
@@ -205,7 +211,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// True when the input goes through single-sided PACT at the current bits: that clip contains a ReLU,
     /// so a ReLU right before this layer (whose output nothing else reads) can be skipped, exactly.
     /// </summary>
-    public bool ClipsInputAtZero(bool doubleSide) => !doubleSide && Options.ActivationQuantizer.IsPact && InputClip(doubleSide) is not null;
+    public bool ClipsInputAtZero(bool doubleSide) => !doubleSide && PactClip(doubleSide) is not null;
 
     void DropCache()
     {
