@@ -49,7 +49,8 @@ public class AppsTests
         Assert.Equal(20, c.Depth);
         Assert.Equal(Models.InitScheme.SatScale, c.Init);
         Assert.True(c.AdaptiveTraining && c.Quant.SwitchBn && c.Quant.SwitchAlpha);
-        Assert.Equal((2, 2), (c.FpPretrainEpochs, c.NumEpochs));   // two-stage: two full-precision epochs, then two joint ones
+        Assert.Equal((2, 3), (c.FpPretrainEpochs, c.NumEpochs));   // two-stage: two full-precision epochs, then three joint ones
         Assert.Equal("highest", c.Distill);
+        Assert.Equal("mse", c.AlphaInit);
     }
 }

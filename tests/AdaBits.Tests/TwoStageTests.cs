@@ -67,8 +67,9 @@ public class TwoStageTests() : TempFolderTests("adabits-two-stage-tests-")
     [Fact]
     public void Runs_stopped_in_stage_one_or_two_resume_to_an_uninterrupted_runs_outputs()
     {
-        // 2 + 2 epochs of 5 steps: steps 1-10 are stage 1, 11-20 stage 2; distillation exercises the saved KL sums too
-        const string extra = "fp_pretrain_epochs: 2\ndistill: highest\ndistill_temperature: 2.0";
+        // 2 + 2 epochs of 5 steps: steps 1-10 are stage 1, 11-20 stage 2; distillation exercises the saved KL sums too,
+        // and alpha_init: mse runs once, where stage 2 starts (a resumed stage 2 takes its levels from the checkpoint)
+        const string extra = "fp_pretrain_epochs: 2\ndistill: highest\ndistill_temperature: 2.0\nalpha_init: mse";
         var full = Runs.Train(Runs.Load(Config("full", extra, epochs: 2)));
         var expected = (Runs.Outputs(full.RunDir), Runs.Outputs(Path.Combine(full.RunDir, TwoStage.FpStage)));
         var metrics = File.ReadAllLines(Path.Combine(full.RunDir, RunOutputs.MetricsFile)).Select(l => JsonDocument.Parse(l).RootElement).ToList();

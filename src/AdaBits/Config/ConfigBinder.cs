@@ -29,7 +29,15 @@ internal sealed class ConfigBinder(IReadOnlyDictionary<string, object?> raw, IRe
         CheckScheduler(config);
         CheckTwoStage(config);
         CheckDistill(config);
+        CheckAlphaInit(config);
         return config;
+    }
+
+    void CheckAlphaInit(TrainConfig c)
+    {
+        // one shared level cannot hold each bit-width's own optimum: the last bit-width calibrated would win
+        if (c.AlphaInit == "mse" && !c.Quant.SwitchAlpha && c.Quant.BitsList.Distinct().Count() > 1)
+            throw Errors("alpha_init").Invalid($"'mse' sets one clipping level per bit-width: it needs switch_alpha: True with bits_list {Bits.ListToString(c.Quant.BitsList)}");
     }
 
     void CheckScheduler(TrainConfig c)

@@ -65,6 +65,8 @@ public sealed record TrainConfig
     public bool ResetParameters { get; init; } = true;
     /// <summary>init: what reset_parameters does (<see cref="InitScheme"/>).</summary>
     public InitScheme Init { get; init; } = InitSchemes.Default;
+    /// <summary>alpha_init: <c>reference</c> (the constants the layers are built with) or <c>mse</c> (AlphaCalibration before the first step).</summary>
+    public string AlphaInit { get; init; } = "reference";
     /// <summary>Profiling device tags (<c>gpu</c>, <c>cpu</c>); empty: no profiling.</summary>
     public IReadOnlyList<string> Profiling { get; init; } = [];
     public bool ProfilingOnly { get; init; }
@@ -161,6 +163,7 @@ public sealed record TrainConfig
         // this port's additions, only when used: the reference's settings (and their folders) stay as they were
         .. (FpPretrainEpochs > 0 ? new[] { $"fp_pretrain_epochs_{FpPretrainEpochs}" } : []),
         .. (Distill != "none" ? new[] { $"distill_{Distill}" } : []),
+        .. (AlphaInit != "reference" ? new[] { $"alpha_init_{AlphaInit}" } : []),
     ]);
 
     /// <summary>Where a run writes (see <see cref="RunFolder.Resolve"/>): run_dir, else log_dir/&lt;config stem&gt;-&lt;setting hash&gt;,

@@ -118,8 +118,19 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     {
         if (InputClip(doubleSide) is not var (spec, bita)) return x.alias();
         using var a = SelectedAlpha(bita);
+        if (ClipCalibration is { } pick && spec.Quantize && pick(x, spec) is float level)
+        {
+            using var _ = no_grad();
+            a.fill_(level);
+        }
         return Options.ActivationQuantizer.Apply(x, a, spec, Options.Fused ? null : false);
     }
+
+    /// <summary>
+    /// Set only while AlphaCalibration runs the model: given this layer's input and its quantizer at the current
+    /// bits, the clipping level to store for them before the input is quantized (null leaves alpha as it is).
+    /// </summary>
+    internal Func<Tensor, PactSpec, float?>? ClipCalibration { get; set; }
 
     /// <summary>
     /// The PACT this layer's forward applies to its input at the current bits, and the effective activation

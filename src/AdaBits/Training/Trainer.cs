@@ -148,7 +148,11 @@ public sealed class Trainer : IDisposable
         }
         if (!string.IsNullOrEmpty(cfg.PretrainedFile)) LoadWeights(PretrainedPath(cfg), cfg.PretrainedModelRemapKeys);
         if (dp.ShareCheckpoint(latest) is string resumeFrom) Resume(resumeFrom, optimizer, state);
-        else if (Writes) WriteProfile(runDir);
+        else if (Writes)
+        {
+            if (cfg.AlphaInit == "mse") CalibrateClipLevels();
+            WriteProfile(runDir);
+        }
         dp.BroadcastModel(Model);
 
         var total = Stopwatch.StartNew();
@@ -254,6 +258,19 @@ public sealed class Trainer : IDisposable
         log.Line($"stage 2 of 2: joint training at {Bits.ListToString(TrainBits)} for num_epochs = {cfg.NumEpochs}, from stage 1's best model " +
             $"(epoch {summary.BestEpoch} of {n}; {used} tensors, BN copies and clipping levels expanded as fp_pretrained_file does)");
         return summary;
+    }
+
+    /// <summary>alpha_init: mse on the first training batch of epoch 0 (no random state is drawn for it).</summary>
+    void CalibrateClipLevels()
+    {
+        var (input, target) = trainLoader!.Epoch(0).First();
+        target.Dispose();
+        using (input)
+        {
+            using var onDevice = input.to(device);
+            log.Line($"alpha_init: mse: clipping levels calibrated on {input.shape[0]} training images at {Bits.ListToString(TrainBits)}");
+            foreach (var line in AlphaCalibration.Run(Model, TrainBits, onDevice)) log.Line("  " + line);
+        }
     }
 
     /// <summary>The profile at every bit-width, printed as the reference does at the start, and kept as profile.json.</summary>

@@ -29,6 +29,7 @@ public static class TwoStage
         NumEpochs = config.FpPretrainEpochs,
         FpPretrainEpochs = 0,
         Distill = "none",
+        AlphaInit = "reference",   // at full precision no activation is quantized: there is no level to calibrate
         RunDirOverride = Path.Combine(runDir, FpStage),
     };
 
