@@ -106,18 +106,7 @@ public class AlphaCalibrationTests
     [Fact]
     public void Mse_with_one_shared_level_for_several_bit_widths_is_a_one_line_error_naming_the_key()
     {
-        const string yaml = """
-            batch_size: 128
-            dataset: MNIST
-            log_dir: ./results
-            model: models.q_mnist_cnn
-            optimizer: sgd
-            lr: 0.1
-            lr_scheduler: cos_annealing_iter
-            num_epochs: 1
-            bits_list: [8, 4]
-            adaptive_training: True
-            """;
+        const string yaml = TwoStageTests.Minimal;
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.FromYamlText(yaml, "apps/x.yml", ["alpha_init=mse"], _ => { }));
         Assert.Equal("override 'alpha_init=mse': key 'alpha_init' 'mse' sets one clipping level per bit-width: it needs switch_alpha: True with bits_list [8, 4]", e.Message);
         var mse = ConfigLoader.FromYamlText(yaml, "apps/x.yml", ["alpha_init=mse", "switch_alpha=True"], _ => { });

@@ -105,7 +105,8 @@ public class TwoStageTests() : TempFolderTests("adabits-two-stage-tests-")
         }
     }
 
-    const string Minimal = """
+    /// <summary>A small valid adaptive MNIST config (also used by AlphaCalibrationTests).</summary>
+    internal const string Minimal = """
         batch_size: 128
         dataset: MNIST
         log_dir: ./results
