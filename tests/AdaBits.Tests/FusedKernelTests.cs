@@ -151,11 +151,12 @@ public class FusedKernelTests
     }
 
     [Theory]
-    [InlineData(QuantScheme.Original)]
-    [InlineData(QuantScheme.Modified)]
-    [InlineData(QuantScheme.Centered)]
-    public void WeightTransformFusedEqualsPlain(QuantScheme scheme)
+    [InlineData("original")]
+    [InlineData("modified")]
+    [InlineData("centered")]
+    public void WeightTransformFusedEqualsPlain(string schemeName)
     {
+        var scheme = QuantSchemes.Parse(schemeName);
         torch.manual_seed(7);
         foreach (long n in Sizes)
             foreach (int bits in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 32 })

@@ -60,10 +60,10 @@ public class PactTests
         // x <= 0: y = |a| Q(0), dy/dx = 0, dy/d|a| = Q(0) (0 for original/modified, 2^-b-1 for centered)
         double q0 = scheme == QuantScheme.Centered ? Math.Pow(2, -bits - 1) : 0.0;
         // x >= |a|: y = |a| Q(1), dy/dx = 0, dy/d|a| = Q(1) (1; 1 - 2^-b; 1 - 2^-b-1)
-        double q1 = scheme switch
+        double q1 = scheme.Name switch
         {
-            QuantScheme.Original => 1.0,
-            QuantScheme.Modified => 1.0 - Math.Pow(2, -bits),
+            "original" => 1.0,
+            "modified" => 1.0 - Math.Pow(2, -bits),
             _ => 1.0 - Math.Pow(2, -bits - 1),
         };
         foreach (float x in new[] { -3f, -0.5f, 0f })

@@ -13,14 +13,14 @@ internal static class Ref
     /// centered (min(floor(a x), a-1) + 1/2)/a with a = 2^b.</summary>
     public static double Q(double x, int bits, QuantScheme scheme)
     {
-        switch (scheme)
+        switch (scheme.Name)
         {
-            case QuantScheme.Original:
+            case "original":
             {
                 double a = Math.Pow(2, bits) - 1;
                 return Math.Round(a * x, MidpointRounding.ToEven) / a;
             }
-            case QuantScheme.Modified:
+            case "modified":
             {
                 double a = Math.Pow(2, bits);
                 return Math.Min(Math.Floor(a * x), a - 1) / a;

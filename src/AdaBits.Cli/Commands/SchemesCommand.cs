@@ -37,7 +37,7 @@ internal sealed class SchemesCommand : CliCommand
         {
             var levels = f.Levels(s);
             string shown = string.Join(" ", levels.Take(16).Select(v => v.ToString("0.####", CultureInfo.InvariantCulture)));
-            Console.WriteLine($"{s.Name(),-9} {levels.Length,3} levels: {shown}{(levels.Length > 16 ? " ..." : "")}");
+            Console.WriteLine($"{s.Name,-9} {levels.Length,3} levels: {shown}{(levels.Length > 16 ? " ..." : "")}");
         }
         if (csvFile is string csv)
         {

@@ -44,8 +44,8 @@ public static partial class ConfigKeys
         "cos_annealing_iter",
     ];
 
-    static readonly KeyType<QuantScheme> Scheme = Named(["original", "modified", "centered"],
-        n => QuantSchemes.Parse(n), s => s.Name());
+    static readonly KeyType<QuantScheme> Scheme = Named(QuantSchemes.Names,
+        n => QuantSchemes.Parse(n), s => s.Name);
 
     /// <summary>Every key that has a setting, in the order config.yml lists them.</summary>
     public static readonly IReadOnlyList<ConfigKey> All =

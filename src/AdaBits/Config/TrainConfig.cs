@@ -157,7 +157,7 @@ public sealed record TrainConfig
         "rescale_conv_" + Py(Quant.RescaleConv),
         "rescale_type_" + (Quant.RescaleType == RescaleType.Stddev ? "stddev" : "constant"),
         "switchbn_" + Py(Quant.SwitchBn),
-        $"weight_{Quant.WeightScheme.Name()}_act_{Quant.ActScheme.Name()}",
+        $"weight_{Quant.WeightScheme.Name}_act_{Quant.ActScheme.Name}",
         "switch_alpha_" + Py(Quant.SwitchAlpha),
         "pact_fp_" + Py(PactFp),
         // this port's additions, only when used: the reference's settings (and their folders) stay as they were

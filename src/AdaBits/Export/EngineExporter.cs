@@ -62,7 +62,7 @@ public static class EngineExporter
             var pacts = Enumerable.Range(0, slots).Select(s => At<PactNode>(s, pi)).ToList();
             if (pacts.Any(q => !q.Quantizes))
                 throw new NotSupportedException($"engine export: {at}: a clip-only PACT (pact_fp) is not supported");
-            return (Tensor(p.Input, at), new ActivationSpec(Scheme(p.Scheme), p.DoubleSide,
+            return (Tensor(p.Input, at), new ActivationSpec(Scheme(p.Scheme, at), p.DoubleSide,
                 pacts.Select(q => q.Alpha).ToArray(), pacts.Select(q => q.Bits).ToArray()));
         }
 
@@ -151,8 +151,8 @@ public static class EngineExporter
         foreach (var w in weights)
             if (!w.IsQuantized || w.Bits > 8)
                 throw new NotSupportedException($"engine export: layer '{name}': {w.Bits}-bit weights are not supported (1..8)");
-        var scheme = Scheme(w0.Scheme);
-        bool nested = w0.Scheme != AdaBits.Quantization.QuantScheme.Original;
+        var scheme = Scheme(w0.Scheme, $"layer '{name}'");
+        bool nested = w0.Scheme.At(w0.Bits).CodesNest;
         var levels = new Dictionary<int, byte[]>();
         foreach (var w in weights.OrderByDescending(w => w.Bits))
         {
@@ -174,19 +174,15 @@ public static class EngineExporter
         };
     }
 
-    /// <summary>The level index k (0..2^b-1) of each code: the graph's `modified` codes are signed k - 2^(b-1).</summary>
+    /// <summary>The level index k (0..2^b-1) of each code: the graph's signed codes (`modified`) are k - 2^(b-1).</summary>
     static byte[] Levels(LayerWeight w)
     {
-        int shift = w.Scheme == AdaBits.Quantization.QuantScheme.Modified ? 1 << (w.Bits - 1) : 0;
+        long shift = w.CodeShift;
         return w.Codes!.Select(c => checked((byte)(c + shift))).ToArray();
     }
 
-    static EngineScheme Scheme(AdaBits.Quantization.QuantScheme s) => s switch
-    {
-        AdaBits.Quantization.QuantScheme.Original => EngineScheme.Original,
-        AdaBits.Quantization.QuantScheme.Modified => EngineScheme.Modified,
-        _ => EngineScheme.Centered,
-    };
+    static EngineScheme Scheme(AdaBits.Quantization.QuantScheme s, string at) =>
+        s.Engine ?? throw new NotSupportedException($"engine export: {at}: the integer engine has no '{s.Name}' scheme");
 
     static Dictionary<string, float[]> BiasesOf(nn.Module model)
     {

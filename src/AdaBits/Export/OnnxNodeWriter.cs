@@ -47,10 +47,10 @@ internal sealed class OnnxNodeWriter(OnnxGraphBuilder graph)
 
     /// <summary>
     /// The PACT quantizer, in the kernel's float32 operations so that ONNX Runtime picks the same codes: the clip
-    /// alone for pact_fp; for single-sided `original` up to 16 bits, Clip(0, alpha) -> Div(alpha) -> Mul(a) ->
-    /// QuantizeLinear(scale 1, zero point 0, uint8/uint16: the codes k, round half to even as the reference) ->
-    /// DequantizeLinear -> Div(a) -> Mul(alpha); other schemes and double-sided PACT as the float staircase
-    /// (Div, Mul, Round or Floor/Min, Mul).
+    /// alone for pact_fp; single-sided up to 16 bits where q = round(u a) / a (`original`), Clip(0, alpha) -> Div(alpha)
+    /// -> Mul(a) -> QuantizeLinear(scale 1, zero point 0, uint8/uint16: the codes k, round half to even as the
+    /// reference) -> DequantizeLinear -> Div(a) -> Mul(alpha); other schemes and double-sided PACT as the float
+    /// staircase (Div, Mul, Round or Floor/Min, Add offset, Mul by 1 / a or Div by a).
     /// </summary>
     string Pact(PactNode p)
     {
@@ -59,7 +59,8 @@ internal sealed class OnnxNodeWriter(OnnxGraphBuilder graph)
         string lo = p.DoubleSide ? graph.Scalar($"{name}.neg_alpha", -p.Alpha) : graph.Scalar($"{name}.zero", 0f);
         string c = graph.Node("Clip", $"{name}.clipped", [In(p), lo, hi]);
         if (!p.Quantizes) return c;
-        if (!p.DoubleSide && p.Scheme == QuantScheme.Original && p.Bits <= 16)
+        var st = p.Scheme.At(p.Bits);
+        if (!p.DoubleSide && st.IsRoundToDivisor && p.Bits <= 16)
         {
             // k = round((c / alpha) * a) exactly as the kernel rounds it: QuantizeLinear at scale 1 on the kernel's own
             // argument. (QuantizeLinear at scale alpha / a would divide by a rounded scale and pick the neighbouring
@@ -80,7 +81,7 @@ internal sealed class OnnxNodeWriter(OnnxGraphBuilder graph)
             u = graph.Node("Add", $"{name}.act_u1", [u, graph.Scalar($"{name}.one", 1f)]);
             u = graph.Node("Mul", $"{name}.act_uh", [u, graph.Scalar($"{name}.half", 0.5f)]);
         }
-        string stairs = Staircase(u, p.Scheme, p.Divisor, name);
+        string stairs = Staircase(u, st, name);
         if (!p.DoubleSide) return graph.Node("Mul", $"{name}.act_quantized", [stairs, hi]);
         string two = graph.Node("Mul", $"{name}.act_2q", [stairs, graph.Scalar($"{name}.two", 2f)]);
         string signed = graph.Node("Sub", $"{name}.act_2q1", [two, graph.Scalar($"{name}.one", 1f)]);
@@ -88,16 +89,23 @@ internal sealed class OnnxNodeWriter(OnnxGraphBuilder graph)
     }
 
     /// <summary>q_k(u) on [0, 1] as float32 operations (Staircase.Apply).</summary>
-    string Staircase(string u, QuantScheme scheme, float a, string name)
+    string Staircase(string u, Staircase st, string name)
     {
-        string av = graph.Scalar($"{name}.levels", a);
+        string av = graph.Scalar($"{name}.levels", st.Scale);
         string scaled = graph.Node("Mul", $"{name}.act_ua", [u, av]);
-        if (scheme == QuantScheme.Original)
-            return graph.Node("Div", $"{name}.act_q", [graph.Node("Round", $"{name}.act_k", [scaled]), av]);
-        string k = graph.Node("Min", $"{name}.act_k", [graph.Node("Floor", $"{name}.act_floor", [scaled]), graph.Scalar($"{name}.top", a - 1f)]);
-        if (scheme == QuantScheme.Centered) k = graph.Node("Add", $"{name}.act_kc", [k, graph.Scalar($"{name}.half", 0.5f)]);
-        return graph.Node("Mul", $"{name}.act_q", [k, graph.Scalar($"{name}.inv_levels", 1f / a)]);
+        string k = st.Rounding == LevelRounding.HalfEven
+            ? graph.Node("Round", $"{name}.act_k", [scaled])
+            : graph.Node("Min", $"{name}.act_k", [graph.Node("Floor", $"{name}.act_floor", [scaled]), graph.Scalar($"{name}.top", st.Top)]);
+        if (st.HasOffset) k = graph.Node("Add", $"{name}.act_kc", [k, graph.Scalar($"{name}.half", st.Offset)]);
+        return Quotient(k, st, $"{name}.act_q", () => st.Divisor == st.Scale ? av : graph.Scalar($"{name}.divisor", st.Divisor),
+            $"{name}.inv_levels");
     }
+
+    /// <summary>k / Divisor in the staircase's float32 form: Mul by the exact 1 / Divisor where it is a power of two, else Div.</summary>
+    string Quotient(string k, Staircase st, string output, Func<string> divisor, string inverseName) =>
+        st.MultipliesByInverse
+            ? graph.Node("Mul", output, [k, graph.Scalar(inverseName, st.InverseDivisor)])
+            : graph.Node("Div", output, [k, divisor()]);
 
     string Conv(ConvNode c)
     {
@@ -124,10 +132,10 @@ internal sealed class OnnxNodeWriter(OnnxGraphBuilder graph)
     }
 
     /// <summary>
-    /// The weight as an initializer: float, or integer codes -> DequantizeLinear. `modified`: one DequantizeLinear
-    /// (scale 2 s / 2^b, exact). `original`/`centered`: DequantizeLinear(scale 1) gives k as float, then the
-    /// quantizer's float operations (k / a or (k + 1/2) / a, 2 q - 1, times s), bit-identical to the forward's
-    /// weight. All of it is constant: runtimes fold it at load time.
+    /// The weight as an initializer: float, or integer codes -> DequantizeLinear. Signed codes (`modified`): one
+    /// DequantizeLinear (scale 2 s / 2^b, exact). Unsigned (`original`/`centered`): DequantizeLinear(scale 1) gives k
+    /// as float, then the quantizer's float operations (<see cref="Staircase.Level"/>: k / a or (k + 1/2) * (1 / a),
+    /// then 2 q - 1, times s), bit-identical to the forward's weight. All of it is constant: runtimes fold it at load time.
     /// </summary>
     string Weight(LayerWeight w, string name)
     {
@@ -136,13 +144,12 @@ internal sealed class OnnxNodeWriter(OnnxGraphBuilder graph)
         var type = OnnxDataTypes.IntegerFor(min, max);
         string codes = graph.Integers($"{name}.codes", w.Dims, type, w.Codes);
         string zp = graph.Integers($"{name}.zero_point", [], type, [0]);
-        if (w.Scheme == QuantScheme.Modified)
+        if (w.CodeShift != 0)
             return graph.Node("DequantizeLinear", name, [codes, graph.Scalar($"{name}.scale", w.Scale), zp]);
+        var st = w.Scheme.At(w.Bits);
         string k = graph.Node("DequantizeLinear", $"{name}.levels", [codes, graph.Scalar($"{name}.one", 1f), zp]);
-        string q = w.Scheme == QuantScheme.Original
-            ? graph.Node("Div", $"{name}.q", [k, graph.Scalar($"{name}.a", w.Levels)])
-            : graph.Node("Mul", $"{name}.q", [graph.Node("Add", $"{name}.k_half", [k, graph.Scalar($"{name}.half", 0.5f)]),
-                graph.Scalar($"{name}.inv_a", 1f / w.Levels)]);
+        if (st.HasOffset) k = graph.Node("Add", $"{name}.k_half", [k, graph.Scalar($"{name}.half", st.Offset)]);
+        string q = Quotient(k, st, $"{name}.q", () => graph.Scalar($"{name}.a", w.Levels), $"{name}.inv_a");
         string twoQ = graph.Node("Mul", $"{name}.2q", [q, graph.Scalar($"{name}.two", 2f)]);
         if (w.WeightScale == 1f) return graph.Node("Sub", name, [twoQ, graph.Scalar($"{name}.one", 1f)]);
         string unscaled = graph.Node("Sub", $"{name}.unscaled", [twoQ, graph.Scalar($"{name}.one", 1f)]);

@@ -5,12 +5,12 @@ using static TorchSharp.torch;
 namespace AdaBits.Graph;
 
 /// <summary>
-/// A layer's weight at one bit-width as the eval forward uses it. Quantized (1..31 bits): integer codes k with
-/// weight = Scale * k + Offset elementwise (Scale carries the SAT factor <see cref="WeightScale"/> where the layer
-/// scales its weight). The codes are the quantizer's level index: for `modified` the signed k - 2^(b-1) (Offset 0:
-/// symmetric), for `original` and `centered` the unsigned level index. The exact float weight, as the forward has
-/// it, is (2 q(k) - 1) * WeightScale with q(k) = k / Levels (original), (k + 2^(b-1)) * (1 / Levels) (modified),
-/// (k + 1/2) * (1 / Levels) (centered), in float32 in that order: <see cref="Values"/> holds it.
+/// A layer's weight at one bit-width as the eval forward uses it. Quantized (1..31 bits): integer codes with
+/// weight = Scale * code + Offset elementwise (Scale carries the SAT factor <see cref="WeightScale"/> where the layer
+/// scales its weight). The codes are the quantizer's level index k minus the scheme's <see cref="Staircase.CodeShift"/>
+/// (`modified`: the signed k - 2^(b-1), Offset 0; `original`, `centered`: the unsigned k). The exact float weight, as
+/// the forward has it, is (2 q(k) - 1) * WeightScale with q(k) = <see cref="Staircase.Level"/> (k / a for original,
+/// k * (1 / a) for modified, (k + 1/2) * (1 / a) for centered) in float32 in that order: <see cref="Values"/> holds it.
 /// Full precision (32 bits and above): Codes is null and Values is the float weight.
 /// </summary>
 public sealed record LayerWeight(long[] Dims, int Bits, QuantScheme Scheme, float[] Values, int[]? Codes, float Scale, float Offset,
@@ -18,16 +18,24 @@ public sealed record LayerWeight(long[] Dims, int Bits, QuantScheme Scheme, floa
 {
     public bool IsQuantized => Codes is not null;
 
+    /// <summary>What the level index k is shifted by to give the codes (0: unsigned codes; <see cref="Staircase.CodeShift"/>).</summary>
+    public long CodeShift => IsQuantized ? Scheme.At(Bits).CodeShift : 0;
+
     /// <summary>The smallest and largest code the scheme can produce at these bits.</summary>
-    public (long Min, long Max) CodeRange => Scheme == QuantScheme.Modified
-        ? (-(1L << (Bits - 1)), (1L << (Bits - 1)) - 1)
-        : (0, (1L << Bits) - 1);
+    public (long Min, long Max) CodeRange
+    {
+        get
+        {
+            var st = Scheme.At(Bits);
+            return (-st.CodeShift, st.LevelCount - 1 - st.CodeShift);
+        }
+    }
 
     /// <summary>The codes as sbyte (signed schemes up to 8 bits).</summary>
     public sbyte[] SignedCodes()
     {
         if (Codes is null || CodeRange.Min < sbyte.MinValue || CodeRange.Max > sbyte.MaxValue)
-            throw new InvalidOperationException($"{Scheme.Name()} {Bits}-bit codes do not fit sbyte");
+            throw new InvalidOperationException($"{Scheme.Name} {Bits}-bit codes do not fit sbyte");
         return Codes.Select(c => (sbyte)c).ToArray();
     }
 
@@ -35,7 +43,7 @@ public sealed record LayerWeight(long[] Dims, int Bits, QuantScheme Scheme, floa
     public byte[] UnsignedCodes()
     {
         if (Codes is null || CodeRange.Min < 0 || CodeRange.Max > byte.MaxValue)
-            throw new InvalidOperationException($"{Scheme.Name()} {Bits}-bit codes do not fit byte");
+            throw new InvalidOperationException($"{Scheme.Name} {Bits}-bit codes do not fit byte");
         return Codes.Select(c => (byte)c).ToArray();
     }
 
@@ -57,42 +65,31 @@ public sealed record LayerWeight(long[] Dims, int Bits, QuantScheme Scheme, floa
         var (wq, s) = layer.WeightForExport(bitw, applyScale: false);
         float[] w;
         using (wq) w = Floats(wq);
-        float a = QuantSchemes.Divisor(scheme, bitw);
-        long levels = 1L << bitw;
-        long half = levels / 2;
+        var st = scheme.At(bitw);
+        float a = st.Divisor;
+        long levels = st.LevelCount;
+        long shift = st.CodeShift;
         float ws = scaleWeight ? (float)s : 1f;
         var codes = new int[w.Length];
         var values = new float[w.Length];
         for (int i = 0; i < w.Length; i++)
         {
-            // w = 2 q - 1 with q = k / a (original, modified) or (k + 1/2) / a (centered)
-            double k = Math.Round((w[i] + 1.0) / 2.0 * a - (scheme == QuantScheme.Centered ? 0.5 : 0.0));
+            // w = 2 q - 1 with q = (k + offset) / a
+            double k = Math.Round((w[i] + 1.0) / 2.0 * a - st.Offset);
             if (k < 0 || k > levels - 1)
-                throw new InvalidOperationException($"{layer.GetName()}: weight value {w[i]} is not a level of the {scheme.Name()} {bitw}-bit quantizer");
-            float q = Level(scheme, (float)k, a);
+                throw new InvalidOperationException($"{layer.GetName()}: weight value {w[i]} is not a level of the {scheme.Name} {bitw}-bit quantizer");
+            float q = st.Level((float)k);
             if (MathF.Abs(2f * q - 1f - w[i]) > 1e-6f)
-                throw new InvalidOperationException($"{layer.GetName()}: weight value {w[i]} is not a level of the {scheme.Name()} {bitw}-bit quantizer");
-            codes[i] = scheme == QuantScheme.Modified ? (int)(k - half) : (int)k;
+                throw new InvalidOperationException($"{layer.GetName()}: weight value {w[i]} is not a level of the {scheme.Name} {bitw}-bit quantizer");
+            codes[i] = (int)(k - shift);
             float unscaled = 2f * q - 1f;
             values[i] = ws == 1f ? unscaled : unscaled * ws;
         }
         float scale = 2f * ws / a;
-        float offset = scheme switch
-        {
-            QuantScheme.Original => -ws,
-            QuantScheme.Modified => 0f,
-            _ => (float)(ws * (1.0 - a) / a),
-        };
+        // w = (2 / a) (code + shift + offset) - 1: the shift cancels the -1 for symmetric codes
+        float offset = shift != 0 ? 0f : st.Offset == 0f ? -ws : (float)(ws * (2.0 * st.Offset - a) / a);
         return new LayerWeight(dims, bitw, scheme, values, codes, scale, offset, a, ws, s);
     }
-
-    /// <summary>q for level index k (unsigned) in the quantizer's float32 order.</summary>
-    internal static float Level(QuantScheme scheme, float k, float a) => scheme switch
-    {
-        QuantScheme.Original => k / a,
-        QuantScheme.Modified => k * (1f / a),
-        _ => (k + 0.5f) * (1f / a),
-    };
 
     static float[] Floats(Tensor t) => t.detach().contiguous().to(CPU).data<float>().ToArray();
 }

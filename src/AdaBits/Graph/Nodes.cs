@@ -35,8 +35,8 @@ public sealed record PadNode(long Top, long Left, long Bottom, long Right) : Nod
 public sealed record PactNode(float Alpha, int Bits, bool DoubleSide, QuantScheme Scheme) : Node
 {
     public bool Quantizes => Bits > 0;
-    /// <summary>The quantizer's divisor a (2^b - 1 for original, 2^b otherwise); 0 for a clip alone.</summary>
-    public float Divisor => Bits > 0 ? QuantSchemes.Divisor(Scheme, Bits) : 0;
+    /// <summary>The quantizer's divisor a (<see cref="Staircase.Divisor"/>); 0 for a clip alone.</summary>
+    public float Divisor => Bits > 0 ? Scheme.Divisor(Bits) : 0;
 }
 
 /// <summary>

@@ -23,8 +23,12 @@ public sealed record QuantOptions
         }
     }
 
-    public QuantScheme WeightScheme { get; init; } = QuantScheme.Modified;
-    public QuantScheme ActScheme { get; init; } = QuantScheme.Original;
+    QuantScheme weightScheme = QuantScheme.Modified, actScheme = QuantScheme.Original;
+
+    /// <summary>The weights' level placement: a built-in scheme (config name) or any <see cref="QuantScheme"/>.</summary>
+    public QuantScheme WeightScheme { get => weightScheme; init => weightScheme = value ?? throw new ArgumentNullException(nameof(WeightScheme)); }
+    /// <summary>The activations' level placement.</summary>
+    public QuantScheme ActScheme { get => actScheme; init => actScheme = value ?? throw new ArgumentNullException(nameof(ActScheme)); }
     /// <summary>Full-precision weights are tanh-normalised.</summary>
     public bool Clamp { get; init; } = true;
     /// <summary>SAT rescaling of linear layers.</summary>

@@ -27,8 +27,8 @@ public static class SchemePlot
             ident.LegendText = "identity";
             var line = p.Add.ScatterLine(f.X.Select(v => (double)v).ToArray(), f.Y[s].Select(v => (double)v).ToArray());
             line.LineWidth = 2;
-            line.LegendText = $"{s.Name()} ({f.Levels(s).Length} levels)";
-            p.Title($"{s.Name()} scheme, {f.Bits}-bit {view}");
+            line.LegendText = $"{s.Name} ({f.Levels(s).Length} levels)";
+            p.Title($"{s.Name} scheme, {f.Bits}-bit {view}");
             p.XLabel(xLabel);
             p.YLabel(yLabel);
             p.Axes.SetLimits(lo - 0.05, 1.05, lo - 0.05, 1.05);

@@ -7,7 +7,7 @@ namespace AdaBits.Quantization;
 /// <summary>What one PACT activation quantizer does (reference §2.4).</summary>
 internal readonly record struct PactSpec(bool DoubleSide, bool Quantize, QuantScheme Scheme, int Bits)
 {
-    internal Staircase Stairs => Quantize ? new Staircase(Scheme, Bits) : default;
+    internal Staircase Stairs => Quantize ? Scheme.At(Bits) : default;
 }
 
 /// <summary>

@@ -1,62 +1,54 @@
+using System.Text.RegularExpressions;
+using EngineScheme = AdaBits.Inference.QuantScheme;
+
 namespace AdaBits.Quantization;
 
-/// <summary>The uniform quantizer's level placement (SAT paper; `centered` added by the reference in 2022).</summary>
-public enum QuantScheme
+/// <summary>
+/// A uniform quantizer's level placement: its name (config value, run-folder part) and its
+/// <see cref="Staircase"/> at each bit-width, from which every form of q is derived (scalar, fused kernels,
+/// torch ops, weight codes, ONNX, the integer engine's scheme). The built-in schemes are singletons compared by
+/// reference; a scheme defined elsewhere is handed to the layers in <c>QuantOptions</c>.
+/// </summary>
+public abstract partial class QuantScheme
 {
-    /// <summary>2^b levels {0, 1/a, ..., 1} with a = 2^b - 1, round half to even.</summary>
-    Original,
-    /// <summary>2^b levels {0, 1/a, ..., (a-1)/a} with a = 2^b (never reaches 1).</summary>
-    Modified,
-    /// <summary>2^b levels {(k + 1/2)/a} with a = 2^b (symmetric after the 2q - 1 weight map).</summary>
-    Centered,
-}
+    /// <summary>SAT's 2^b levels {0, 1/a, ..., 1}, a = 2^b - 1, round half to even.</summary>
+    public static QuantScheme Original => OriginalScheme.Instance;
+    /// <summary>SAT's 2^b levels {0, 1/a, ..., (a-1)/a}, a = 2^b (never reaches 1).</summary>
+    public static QuantScheme Modified => ModifiedScheme.Instance;
+    /// <summary>The reference's 2^b levels {(k + 1/2)/a}, a = 2^b (symmetric after the 2q - 1 weight map).</summary>
+    public static QuantScheme Centered => CenteredScheme.Instance;
 
-public static class QuantSchemes
-{
-    public static readonly IReadOnlyList<QuantScheme> All = [QuantScheme.Original, QuantScheme.Modified, QuantScheme.Centered];
-
-    public static string Name(this QuantScheme scheme) => scheme switch
+    protected QuantScheme(string name)
     {
-        QuantScheme.Original => "original",
-        QuantScheme.Modified => "modified",
-        QuantScheme.Centered => "centered",
-        _ => throw new ArgumentOutOfRangeException(nameof(scheme)),
-    };
-
-    public static QuantScheme Parse(string name, string what = "quantization scheme") => name switch
-    {
-        "original" => QuantScheme.Original,
-        "modified" => QuantScheme.Modified,
-        "centered" => QuantScheme.Centered,
-        _ => throw new ArgumentException($"{what} '{name}' is not one of original, modified, centered"),
-    };
-
-    /// <summary>Bits must be a positive integer below 32 for a quantizer (32 and above means full precision).</summary>
-    public static void CheckBits(int bits, string what = "bits")
-    {
-        if (bits < 1 || bits > 31)
-            throw new ArgumentOutOfRangeException(what, bits, $"{what} must be an integer in 1..31 for the quantizer, got {bits}");
+        // the name is a config value and part of the run folder's name
+        if (name is null || !NameRx().IsMatch(name))
+            throw new ArgumentException($"scheme name '{name}' must be lower-case letters, digits, '-' (starting with a letter)", nameof(name));
+        Name = name;
     }
 
-    /// <summary>The quantizer's divisor a: 2^b - 1 for original, 2^b otherwise.</summary>
-    internal static float Divisor(QuantScheme scheme, int bits) =>
-        scheme == QuantScheme.Original ? (float)((1L << bits) - 1) : (float)(1L << bits);
+    public string Name { get; }
 
-    /// <summary>
-    /// q_k(x, b, scheme) on one float32 value in [0, 1], computed in the same float32 order as the
-    /// reference's torch ops, so the tensor kernels can be checked element by element.
-    /// </summary>
-    public static float Quantize(float x, int bits, QuantScheme scheme)
+    public override string ToString() => Name;
+
+    /// <summary>The staircase at <paramref name="bits"/> (1..31, checked).</summary>
+    public Staircase At(int bits)
     {
-        CheckBits(bits);
-        float a = Divisor(scheme, bits);
-        return QuantizeUnchecked(x, a, scheme);
+        QuantSchemes.CheckBits(bits);
+        return Build(bits);
     }
 
-    internal static float QuantizeUnchecked(float x, float a, QuantScheme scheme) => scheme switch
-    {
-        QuantScheme.Original => MathF.Round(x * a, MidpointRounding.ToEven) / a,
-        QuantScheme.Modified => MathF.Min(MathF.Floor(x * a), a - 1f) / a,
-        _ => (MathF.Min(MathF.Floor(x * a), a - 1f) + 0.5f) / a,
-    };
+    /// <summary>The staircase at bits already checked to lie in 1..31.</summary>
+    protected abstract Staircase Build(int bits);
+
+    /// <summary>The quantizer's divisor a at <paramref name="bits"/>.</summary>
+    public float Divisor(int bits) => At(bits).Divisor;
+
+    /// <summary>q(x) at <paramref name="bits"/> on one float32 value in [0, 1] (<see cref="Staircase.Quantize"/>).</summary>
+    public float Quantize(float x, int bits) => At(bits).Quantize(x);
+
+    /// <summary>The integer engine's scheme with the same levels; null where the engine has none (its export is refused).</summary>
+    internal virtual EngineScheme? Engine => null;
+
+    [GeneratedRegex("^[a-z][a-z0-9-]*$")]
+    private static partial Regex NameRx();
 }

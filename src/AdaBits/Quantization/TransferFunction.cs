@@ -25,8 +25,8 @@ public sealed record TransferFunction(int Bits, QuantView View, float[] X, IRead
             x[i] = view == QuantView.Activation ? (float)f : (float)(-1 + 2 * f);
             foreach (var s in QuantSchemes.All)
                 y[s][i] = view == QuantView.Activation
-                    ? QuantSchemes.Quantize(x[i], bits, s)
-                    : 2f * QuantSchemes.Quantize((x[i] + 1f) / 2f, bits, s) - 1f;
+                    ? s.Quantize(x[i], bits)
+                    : 2f * s.Quantize((x[i] + 1f) / 2f, bits) - 1f;
         }
         return new TransferFunction(bits, view, x, y);
     }
@@ -34,7 +34,7 @@ public sealed record TransferFunction(int Bits, QuantView View, float[] X, IRead
     /// <summary>Header `x,original,modified,centered`, one row per sample.</summary>
     public string ToCsv()
     {
-        var sb = new StringBuilder("x," + string.Join(",", QuantSchemes.All.Select(s => s.Name())) + "\n");
+        var sb = new StringBuilder("x," + string.Join(",", QuantSchemes.All.Select(s => s.Name)) + "\n");
         for (int i = 0; i < X.Length; i++)
         {
             sb.Append(X[i].ToString("R", CultureInfo.InvariantCulture));

@@ -82,7 +82,7 @@ internal sealed unsafe class FusedWeight : autograd.MultiTensorFunction<FusedWei
         long n = t.numel();
         float* tp = TensorMemory.Ptr(t), yp = TensorMemory.Ptr(y);
         m = WeightKernel.MaxAbs(tp, n);
-        var (sum, sumSq) = WeightKernel.Forward(tp, yp, n, m, spec.Quantize ? new Staircase(spec.Scheme, spec.Bits) : null);
+        var (sum, sumSq) = WeightKernel.Forward(tp, yp, n, m, spec.Quantize ? spec.Scheme.At(spec.Bits) : null);
         if (spec.TargetStd is double target)
         {
             double variance = (sumSq - sum * sum / n) / (n - 1);

@@ -37,7 +37,7 @@ public static class RunReport
             Row("model", c.Model + (c.Depth is int d ? $" (depth {d})" : ""));
             Row("data set", $"{c.Dataset}" + (c.TrainLimit is int t ? $" (first {t} training images)" : "") + (c.ValLimit is int v ? $" (first {v} validation images)" : ""));
             Row("bits_list", Bits.ListToString(c.Quant.BitsList) + (c.AdaptiveTraining ? ", joint adaptive training" : ", single bit-width"));
-            Row("quantization", $"weights {c.Quant.WeightScheme.Name()}, activations {c.Quant.ActScheme.Name()}, clamp {Py(c.Quant.Clamp)}, rescale {Py(c.Quant.Rescale)}, rescale_conv {Py(c.Quant.RescaleConv)} ({c.Quant.RescaleType.ToString().ToLowerInvariant()})");
+            Row("quantization", $"weights {c.Quant.WeightScheme.Name}, activations {c.Quant.ActScheme.Name}, clamp {Py(c.Quant.Clamp)}, rescale {Py(c.Quant.Rescale)}, rescale_conv {Py(c.Quant.RescaleConv)} ({c.Quant.RescaleType.ToString().ToLowerInvariant()})");
             Row("switchable", $"BN {Py(c.Quant.SwitchBn)}, alpha {Py(c.Quant.SwitchAlpha)}");
             Row("optimisation", string.Create(ci, $"{c.Optimizer}, lr {c.Lr} ({c.LrScheduler}), momentum {c.Momentum}, weight decay {(decimal)c.WeightDecay}, batch {c.BatchSize}, {c.NumEpochs} epochs"));
             if (c.FpPretrainEpochs > 0)
