@@ -114,11 +114,6 @@ public readonly struct Staircase
     internal Tensor Apply(Tensor x)
     {
         using var ax = x.mul((double)Scale);
-        if (HalfEven && !HasOffset)
-        {
-            using var r = ax.round();
-            return r.div((double)Divisor);
-        }
         using var k = HalfEven ? ax.round() : ax.floor().clamp_max_((double)Top);
         if (!HasOffset) return k.div((double)Divisor);
         using var h = k.add((double)Offset);
