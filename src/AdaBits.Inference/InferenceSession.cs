@@ -18,8 +18,8 @@ public sealed unsafe class InferenceSession : IDisposable
     readonly Worker[] workers;
     readonly LayerWork[] works;
     readonly bool simdEpilogue, epilogue512;
-    /// <summary>Addresses of the pinned float and code buffers (0 where a tensor has no floats).</summary>
-    readonly nint[] floatAt, codeAt;
+    /// <summary>Per tensor: where its values are written, resolved once for this session's buffers.</summary>
+    readonly TensorTarget[] targets;
     int slot, batch;
 
     public int MaxBatch { get; }
@@ -44,8 +44,16 @@ public sealed unsafe class InferenceSession : IDisposable
     sealed class LayerWork(InferenceSession session, PreparedLayer layer) : IParallelWork
     {
         public readonly PreparedLayer Layer = layer;
-        public void Execute(int item, int worker) => session.Execute(Layer, item, worker);
+        public void Execute(int item, int worker) => session.Execute(Layer, item + session.imageBase * Layer.ItemsPerImage, worker);
     }
+
+    /// <summary>
+    /// Images per pass through the layers. A batch runs as passes of this many images so that one layer's
+    /// input, output and residual stay in the cores' L2 caches; one pass over all 64 ResNet-20 images moved
+    /// every tensor through memory, and the epilogue's stores and residual loads waited on it.
+    /// </summary>
+    readonly int imagesPerPass;
+    int imageBase;
 
     internal InferenceSession(InferenceModel model, int maxBatch)
     {
@@ -60,9 +68,27 @@ public sealed unsafe class InferenceSession : IDisposable
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
         epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
-        floatAt = floats.Select(f => f is null ? 0 : (nint)Unsafe.AsPointer(ref f[0])).ToArray();
-        codeAt = codes.Select(c => (nint)Unsafe.AsPointer(ref c[0])).ToArray();
+        targets = model.Tensors.Select(t => t is null ? null! : new TensorTarget(t,
+            floats[t.Id] is { } f ? (float*)Unsafe.AsPointer(ref f[0]) : null,
+            t.Views.Select(v => new ViewTarget(v, (byte*)Unsafe.AsPointer(ref codes[v.Index][0]))).ToArray())).ToArray();
         slot = model.Spec.BitsList.Length - 1;
+        imagesPerPass = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, team.Size);
+    }
+
+    /// <summary>Working bytes per image of the widest layer (input codes, output codes and floats, residual floats).</summary>
+    static int PassImages(InferenceModel model, int threads)
+    {
+        const long budget = 768 << 10; // per core: most of a 1 MB L2 (Zen 4 and Zen 5)
+        long widest = 1;
+        foreach (var l in model.Layers)
+        {
+            long bytes = l.In.Views.Sum(v => v.ImageBytes) + l.Out.Views.Sum(v => v.ImageBytes);
+            if (l.In.NeedFloat) bytes += 4L * l.In.Shape.Elements;
+            if (l.Out.NeedFloat) bytes += 4L * l.Out.Shape.Elements;
+            if (l.Residual is { } r) bytes += 4L * r.Shape.Elements;
+            widest = Math.Max(widest, bytes);
+        }
+        return (int)Math.Clamp(budget * threads / widest, 1, int.MaxValue);
     }
 
     /// <summary>Switches bit-width: an index change; nothing is read or allocated.</summary>
@@ -83,11 +109,16 @@ public sealed unsafe class InferenceSession : IDisposable
         if (logits.Length < n * model.OutputsPerImage) throw new ArgumentException($"logits span holds {logits.Length} floats, needs {n * model.OutputsPerImage}");
         batch = n;
         ConvertInput(images);
-        for (int i = 0; i < works.Length; i++)
+        for (imageBase = 0; imageBase < n; imageBase += imagesPerPass)
         {
-            var l = works[i].Layer;
-            team.Run(n * l.ItemsPerImage, works[i], n * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+            int m = Math.Min(imagesPerPass, n - imageBase);
+            for (int i = 0; i < works.Length; i++)
+            {
+                var l = works[i].Layer;
+                team.Run(m * l.ItemsPerImage, works[i], m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+            }
         }
+        imageBase = 0;
         floats[model.Layers[^1].Out.Id].AsSpan(0, n * model.OutputsPerImage).CopyTo(logits);
     }
 
@@ -96,13 +127,18 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         batch = images.Length / model.InputsPerImage;
         ConvertInput(images);
-        for (int i = 0; i < works.Length; i++)
+        for (imageBase = 0; imageBase < batch; imageBase += imagesPerPass)
         {
-            var l = works[i].Layer;
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            team.Run(batch * l.ItemsPerImage, works[i], batch * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
-            ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            int m = Math.Min(imagesPerPass, batch - imageBase);
+            for (int i = 0; i < works.Length; i++)
+            {
+                var l = works[i].Layer;
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                team.Run(m * l.ItemsPerImage, works[i], m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+                ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            }
         }
+        imageBase = 0;
         floats[model.Layers[^1].Out.Id].AsSpan(0, batch * model.OutputsPerImage).CopyTo(logits);
     }
 
@@ -166,54 +202,56 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         var spec = L.Spec;
         var s = L.Slots[slot];
-        int g = item % L.Groups, row = item / L.Groups, oh = row % L.Out.Shape.H, n = row / L.Out.Shape.H;
+        int g = item % L.Groups, row = item / L.Groups, outH = L.Out.Shape.H, oh = row % outH, n = row / outH;
         int G = L.Group, ow = L.Out.Shape.W, co0 = g * G, count = Math.Min(G, spec.OutChannels - co0), tilePx = DenseKernels.TilePixels(s.Path, G);
-        long groupBytes = (long)g * L.Steps * G * 4;
+        int strideW = spec.StrideW, padW = spec.PadW, outC = spec.OutChannels, steps = L.Steps, times = s.WindowSumTimes;
         var v = L.View;
+        int cp = v.Cp, vPadW = v.PadW;
+        long groupBytes = (long)g * steps * G * 4;
+        var path = s.Path;
+        bool skip = SkipEpilogue;
+        var windows = L.Windows;
         fixed (byte* buf = codes[v.Index])
-        fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2)
+        fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col)
         fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
         fixed (sbyte* packed = s.Packed, packedHi = s.PackedHi, ops = s.Operands)
         {
-            byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * v.Cp;
-            var tile = new DenseTile
-            {
-                PixelStride = spec.StrideW * v.Cp, ActOff = actOff, Steps = L.Steps, Chunk = s.Chunk, Acc = acc,
-                W = packed + groupBytes,
-            };
+            byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * cp;
+            float* cstRow = cstB + (long)windows.Row[oh] * windows.ColRanges.Count * outC + co0;
+            var tile = new DenseTile { PixelStride = strideW * cp, ActOff = actOff, Steps = steps, Chunk = s.Chunk, Acc = acc, W = packed + groupBytes };
             int done = 0;
             while (done < ow)
             {
                 int px = ow >= tilePx ? tilePx : 1, start = ow >= tilePx ? Math.Min(done, ow - tilePx) : done;
-                tile.In = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
-                if (s.Path == KernelPath.Scalar)
-                    DenseKernels.Scalar(tile, px, ops, L.Steps * 4, co0, count, G);
+                tile.In = rowBase + (long)(start * strideW - padW + vPadW) * cp;
+                if (path == KernelPath.Scalar)
+                    DenseKernels.Scalar(tile, px, ops, steps * 4, co0, count, G);
                 else
                 {
                     tile.W = packed + groupBytes;
                     tile.Acc = acc;
-                    DenseKernels.Run(s.Path, tile, px, G);
+                    DenseKernels.Run(path, tile, px, G);
                     if (packedHi != null)
                     {
                         tile.W = packedHi + groupBytes;
                         tile.Acc = accHi;
-                        DenseKernels.Run(s.Path, tile, px, G);
+                        DenseKernels.Run(path, tile, px, G);
                         for (int i = 0; i < px * G; i++) acc[i] += accHi[i] << 4;
                     }
                 }
-                for (int p = 0; p < px && !SkipEpilogue; p++)
+                int first = done - start; // pixels of an overlapping last tile that are already written
+                if (!skip)
                 {
-                    int x = start + p;
-                    if (x < done) continue;
-                    int windowSum = s.WindowSumTimes == 0 ? 0 : WindowSum(tile.In + p * tile.PixelStride, L.TapOff, v.Cp);
-                    if (!epilogue512) Doubled(acc + p * G, s.WindowSumTimes * windowSum, null, 0, t2, count);
-                    int cls = L.Windows.Of(oh, x);
+                    if (times != 0)
+                        for (int p = first; p < px; p++) adds[p] = times * WindowSum(tile.In + p * tile.PixelStride, L.TapOff, cp);
                     if (epilogue512)
-                    {
-                        Epilogue512(L, n, oh, x, co0, count, acc + p * G, s.WindowSumTimes * windowSum, null, 0, mHalf + co0, cstB + cls * spec.OutChannels + co0);
-                        continue;
-                    }
-                    Finish(L, n, oh, x, co0, count, t2, mHalf + co0, cstB + cls * spec.OutChannels + co0, y);
+                        Epilogue512(L, n, oh, start, first, px, co0, count, acc, G, times != 0 ? adds : null, null, 0, mHalf + co0, cstRow, colCls, outC);
+                    else
+                        for (int p = first; p < px; p++)
+                        {
+                            Doubled(acc + p * G, times != 0 ? adds[p] : 0, null, 0, t2, count);
+                            Finish(L, n, oh, start + p, co0, count, t2, mHalf + co0, cstRow + colCls[start + p] * outC, y);
+                        }
                 }
                 done = start + px;
             }
@@ -243,7 +281,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 if (SkipEpilogue) continue;
                 if (epilogue512)
                 {
-                    Epilogue512(L, n, oh, x, 0, c, acc, 0, sum, s.WindowSumTimes, mHalf, cstB + L.Windows.Of(oh, x) * c);
+                    Epilogue512(L, n, oh, x, 0, 1, 0, c, acc, 0, null, sum, s.WindowSumTimes, mHalf, cstB + L.Windows.Of(oh, x) * c, null, 0);
                     continue;
                 }
                 Doubled(acc, 0, sum, s.WindowSumTimes, acc, c);
@@ -300,47 +338,55 @@ public sealed unsafe class InferenceSession : IDisposable
 
     /// <summary>
     /// Doubled sum, affine, residual, ReLU and every consumer's quantizer in one pass over 16-lane vectors,
-    /// writing straight into the output buffers. The arithmetic per lane is that of <see cref="Doubled"/>
-    /// and <see cref="Finish"/> (float multiply, then add), the codes those of the reference quantizer.
+    /// writing straight into the output buffers, for pixels [p0, p1) of a tile whose pixel 0 is column x0
+    /// (acc: accStride ints per pixel; adds: per pixel, or null for none; cstB: cstRow + colCls[x] x cstStride,
+    /// or cstRow itself where colCls is null). The arithmetic per lane is that of <see cref="Doubled"/> and
+    /// <see cref="Finish"/> (float multiply, then add), the codes those of the reference quantizer. One call
+    /// per tile, not per pixel: the call and its setup cost more than 16 channels of work.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Epilogue512(PreparedLayer L, int n, int h, int w, int c0, int count, int* acc, int add, int* sum, int times, float* mHalf, float* cstB)
+    void Epilogue512(PreparedLayer L, int n, int h, int x0, int p0, int p1, int c0, int count, int* acc, int accStride, int* adds, int* sum, int times,
+        float* mHalf, float* cstRow, int* colCls, int cstStride)
     {
-        var o = L.Out.Shape;
-        long at = (((long)n * o.H + h) * o.W + w) * o.C + c0;
-        float* res = L.Residual is { } r ? (float*)floatAt[r.Id] + at : null;
-        float* dst = floatAt[L.Out.Id] == 0 ? null : (float*)floatAt[L.Out.Id] + at;
-        var views = L.Out.Views;
+        var o = targets[L.Out.Id];
+        float* resBase = L.Residual is { } r ? targets[r.Id].Floats : null;
+        float* dstBase = o.Floats;
+        var views = o.Views;
         bool relu = L.Spec.Relu;
-        var vadd = Vector512.Create(add);
+        int s = slot, full = count & ~15;
         var vtimes = Vector512.Create(times);
-        int c = 0;
-        for (; c + 16 <= count; c += 16)
+        var rq0 = views.Length > 0 ? views[0].Requant[s] : null;
+        for (int p = p0; p < p1; p++)
         {
-            var t2 = Vector512.Load(acc + c) * 2 + vadd;
-            if (sum != null) t2 += Vector512.Load(sum + c) * vtimes;
-            var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
-            if (res != null) v += Vector512.Load(res + c);
-            if (relu) v = Vector512.Max(v, Vector512<float>.Zero);
-            if (dst != null) v.Store(dst + c);
-            for (int i = 0; i < views.Count; i++)
+            int x = x0 + p, add = adds == null ? 0 : adds[p];
+            long at = o.At(n, h, x) + c0;
+            float* res = resBase == null ? null : resBase + at;
+            float* dst = dstBase == null ? null : dstBase + at;
+            float* cstB = colCls == null ? cstRow : cstRow + colCls[x] * cstStride;
+            int* a = acc + p * accStride;
+            byte* b0 = rq0 == null ? null : views[0].Pixel(n, h, x) + c0;
+            var vadd = Vector512.Create(add);
+            for (int c = 0; c < full; c += 16)
             {
-                var cv = views[i];
-                byte* b = (byte*)codeAt[cv.Index] + n * cv.ImageBytes + ((long)(h + cv.PadH) * cv.Wp + w + cv.PadW) * cv.Cp + c0 + c;
-                Avx512F.ConvertToVector128Byte(cv.Requant[slot].Codes(v)).Store(b);
+                var t2 = Vector512.Load(a + c) * 2 + vadd;
+                if (sum != null) t2 += Vector512.Load(sum + c) * vtimes;
+                var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
+                if (res != null) v += Vector512.Load(res + c);
+                if (relu) v = Avx512F.Max(v, Vector512<float>.Zero);
+                if (dst != null) v.Store(dst + c);
+                if (rq0 == null) continue;
+                Avx512F.ConvertToVector128Byte(rq0.Codes(v)).Store(b0 + c);
+                for (int i = 1; i < views.Length; i++)
+                    Avx512F.ConvertToVector128Byte(views[i].Requant[s].Codes(v)).Store(views[i].Pixel(n, h, x) + c0 + c);
             }
-        }
-        for (; c < count; c++)
-        {
-            float v = (float)(2 * acc[c] + add + (sum == null ? 0 : times * sum[c])) * mHalf[c] + cstB[c];
-            if (res != null) v += res[c];
-            if (relu && !(v > 0)) v = 0;
-            if (dst != null) dst[c] = v;
-            for (int i = 0; i < views.Count; i++)
+            for (int c = full; c < count; c++)
             {
-                var cv = views[i];
-                byte* b = (byte*)codeAt[cv.Index] + n * cv.ImageBytes + ((long)(h + cv.PadH) * cv.Wp + w + cv.PadW) * cv.Cp + c0 + c;
-                *b = (byte)cv.Requant[slot].Code(v);
+                float v = (float)(2 * a[c] + add + (sum == null ? 0 : times * sum[c])) * mHalf[c] + cstB[c];
+                if (res != null) v += res[c];
+                if (relu && !(v > 0)) v = 0;
+                if (dst != null) dst[c] = v;
+                for (int i = 0; i < views.Length; i++)
+                    views[i].Pixel(n, h, x)[c0 + c] = (byte)views[i].Requant[s].Code(v);
             }
         }
     }
@@ -409,8 +455,8 @@ public sealed unsafe class InferenceSession : IDisposable
         var i = L.In.Shape;
         var o = L.Out.Shape;
         int oh = item % o.H, n = item / o.H, kh = spec.KernelH, kw = spec.KernelW, cin = spec.InChannels, co = spec.OutChannels;
-        float* x = (float*)floatAt[L.In.Id];
-        float* res = L.Residual is { } r ? (float*)floatAt[r.Id] : null;
+        float* x = targets[L.In.Id].Floats;
+        float* res = L.Residual is { } r ? targets[r.Id].Floats : null;
         fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y)
             for (int ox = 0; ox < o.W; ox++)
             {
@@ -492,13 +538,11 @@ public sealed unsafe class InferenceSession : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Emit(TensorPlan t, int n, int h, int w, int c0, int count, float* y)
     {
-        var sh = t.Shape;
-        if (floats[t.Id] is { } f)
-            new ReadOnlySpan<float>(y, count).CopyTo(f.AsSpan((int)((((long)n * sh.H + h) * sh.W + w) * sh.C + c0), count));
-        foreach (var v in t.Views)
+        var o = targets[t.Id];
+        if (o.Floats != null) new ReadOnlySpan<float>(y, count).CopyTo(new Span<float>(o.Floats + o.At(n, h, w) + c0, count));
+        foreach (var v in o.Views)
         {
-            var q = v.Quant;
-            byte* b = (byte*)codeAt[v.Index] + n * v.ImageBytes + ((long)(h + v.PadH) * v.Wp + w + v.PadW) * v.Cp + c0;
+            byte* b = v.Pixel(n, h, w) + c0;
             if (epilogue512)
             {
                 var rq = v.Requant[slot];
@@ -506,7 +550,11 @@ public sealed unsafe class InferenceSession : IDisposable
                 for (; i + 16 <= count; i += 16) Avx512F.ConvertToVector128Byte(rq.Codes(Vector512.Load(y + i))).Store(b + i);
                 for (; i < count; i++) b[i] = (byte)rq.Code(y[i]);
             }
-            else Quantize(y, count, q.Alpha[slot], q.Bits[slot], q.Scheme, q.DoubleSided, b);
+            else
+            {
+                var q = v.Quant;
+                Quantize(y, count, q.Alpha[slot], q.Bits[slot], q.Scheme, q.DoubleSided, b);
+            }
         }
     }
 
@@ -534,4 +582,34 @@ public sealed unsafe class InferenceSession : IDisposable
         }
         for (; i < count; i++) dst[i] = (byte)QuantMath.ActivationCode(y[i], alpha, bits, scheme, doubleSided);
     }
+}
+
+/// <summary>
+/// A code view's buffer as plain numbers for the per-pixel epilogue. The plan objects' property chains
+/// (Shape, Cp, Wp, ImageBytes) were not inlined into the large kernel methods and cost about a tenth of a
+/// ResNet-20 run; these are read once per session.
+/// </summary>
+internal readonly unsafe struct ViewTarget(CodeView v, byte* buffer)
+{
+    readonly byte* origin = buffer + ((long)v.PadH * v.Wp + v.PadW) * v.Cp;
+    readonly long imageBytes = v.ImageBytes;
+    readonly int rowBytes = v.Wp * v.Cp, cp = v.Cp;
+    public readonly Requantizer[] Requant = v.Requant;
+    public readonly ActivationSpec Quant = v.Quant;
+
+    /// <summary>Channel 0 of pixel (h, w) of image n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte* Pixel(int n, int h, int w) => origin + n * imageBytes + (long)h * rowBytes + (long)w * cp;
+}
+
+/// <summary>A tensor's float buffer (null where it is kept only as codes) and its code views, for this session.</summary>
+internal sealed unsafe class TensorTarget(TensorPlan t, float* floats, ViewTarget[] views)
+{
+    public readonly float* Floats = floats;
+    public readonly ViewTarget[] Views = views;
+    readonly int h = t.Shape.H, w = t.Shape.W, c = t.Shape.C;
+
+    /// <summary>Offset of pixel (h, w) of image n in the NHWC float buffer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long At(int n, int y, int x) => (((long)n * h + y) * w + x) * c;
 }

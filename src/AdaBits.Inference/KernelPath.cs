@@ -33,6 +33,8 @@ public sealed record EngineOptions
     /// <summary>Choose each dense layer's kernel path per bit-width by timing the allowed SIMD paths at load
     /// (results are the same whichever is chosen: every path is bit-exact with the scalar one).</summary>
     public bool TuneAtLoad { get; init; }
+    /// <summary>Images per pass through the layers; 0: as many as keep the widest layer's tensors in L2 (tests force passes).</summary>
+    internal int ImagesPerPass { get; init; }
 }
 
 /// <summary>What this CPU (as .NET reports it) can run, and which path a layer gets at given bits.</summary>

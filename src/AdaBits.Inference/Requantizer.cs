@@ -87,24 +87,28 @@ internal sealed class Requantizer
 
     static float FromKey(long k) => k >= 0 ? BitConverter.Int32BitsToSingle((int)k) : -BitConverter.Int32BitsToSingle((int)-k);
 
-    /// <summary>16 codes: thresholds where <see cref="UsesThresholds"/>, else the reference's division.</summary>
+    /// <summary>
+    /// 16 codes: thresholds where <see cref="UsesThresholds"/>, else the reference's division. The raw
+    /// vmaxps/vminps/vcvttps2dq, not Vector512.Max/ConvertToInt32, whose NaN, -0 and saturation fix-ups
+    /// tripled the instruction count: the operands here are clamped into range first, and no input is NaN.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector512<int> Codes(Vector512<float> y)
     {
         if (UsesThresholds)
         {
-            var e = Vector512.Min(Vector512.Max(y * Vector512.Create(estScale) + Vector512.Create(estShift), Vector512<float>.Zero), Vector512.Create(top));
-            var k0 = Vector512.ConvertToInt32(e);
+            var e = Avx512F.Min(Avx512F.Max(y * Vector512.Create(estScale) + Vector512.Create(estShift), Vector512<float>.Zero), Vector512.Create(top));
+            var k0 = Avx512F.ConvertToVector512Int32WithTruncation(e);
             var lo = Avx512F.PermuteVar16x32(lower, k0);
             var hi = Avx512F.PermuteVar16x32(upper, k0);
             return k0 - Vector512.GreaterThanOrEqual(y, hi).AsInt32() + Vector512.LessThan(y, lo).AsInt32();
         }
         var va = Vector512.Create(Alpha);
-        var c = Vector512.Min(Vector512.Max(y, DoubleSided ? -va : Vector512<float>.Zero), va);
+        var c = Avx512F.Min(Avx512F.Max(y, DoubleSided ? -va : Vector512<float>.Zero), va);
         var u = DoubleSided ? (c / va + Vector512<float>.One) * Vector512.Create(0.5f) : c / va;
         var f = Scheme == QuantScheme.Original
             ? Vector512.Round(Vector512.Create(top) * u)
-            : Vector512.Min(Vector512.Floor(Vector512.Create((float)(1 << Bits)) * u), Vector512.Create(top));
-        return Vector512.ConvertToInt32(f);
+            : Avx512F.Min(Vector512.Floor(Vector512.Create((float)(1 << Bits)) * u), Vector512.Create(top));
+        return Avx512F.ConvertToVector512Int32WithTruncation(f);
     }
 }
