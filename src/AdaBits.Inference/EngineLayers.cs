@@ -77,6 +77,8 @@ internal sealed class FloatConvLayer : PreparedLayer
     public required int Lanes { get; init; }
     /// <summary>Per slot: weights [co / Lanes][kh][kw][ci][Lanes], and the per-channel BN scale and shift.</summary>
     public required (float[] W, float[] Scale, float[] Shift)[] Slots { get; init; }
+    /// <summary>Per (row, column, input channel) of the kernel: its offset in floats from the window origin of an NHWC input.</summary>
+    public required int[] TapOffsets { get; init; }
     public override int ItemsPerImage => Out.Shape.H;
     public override string PathAt(int slot) => "Float";
 }

@@ -84,6 +84,8 @@ public sealed class InferenceModel
             {
                 Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, Lanes = lanes,
                 Slots = Spec.BitsList.Select((_, s) => FloatSlot(l, s, lanes)).ToArray(),
+                TapOffsets = Enumerable.Range(0, l.KernelH * l.KernelW * l.InChannels)
+                    .Select(k => ((k / l.InChannels / l.KernelW) * input.Shape.W + k / l.InChannels % l.KernelW) * l.InChannels + k % l.InChannels).ToArray(),
             };
         }
         var view = input.Views.First(v => CodeView.SameQuantizer(v.Quant, l.InputQuant));

@@ -32,9 +32,14 @@ public sealed unsafe class InferenceSession : IDisposable
         public readonly int[] AccHi = GC.AllocateArray<int>(4 * DenseKernels.Group, pinned: true);
         public readonly int[] T2, Sum;
         public readonly float[] Y;
+        /// <summary>Outputs of the float head's 4-pixel tiles: [pixel][channels rounded up to 32].</summary>
+        public readonly float[] Y4;
+        public readonly int Y4Stride;
         public Worker(int channels)
         {
             int n = (channels + 31) & ~31;
+            Y4Stride = n;
+            Y4 = GC.AllocateArray<float>(4 * n, pinned: true);
             T2 = GC.AllocateArray<int>(n, pinned: true);
             Sum = GC.AllocateArray<int>(n, pinned: true);
             Y = GC.AllocateArray<float>(n, pinned: true);
@@ -446,7 +451,12 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
-    /// <summary>As <see cref="FloatConv"/> with 16 channels per vector: the same products and sums in the same order.</summary>
+    /// <summary>
+    /// As <see cref="FloatConv"/> with 16 channels per vector: the same products and sums in the same order
+    /// (taps by row, column, input channel; multiply, then add). Pixels whose window lies inside the image
+    /// run four at a time from a table of tap offsets, sharing each weight load; border pixels skip their
+    /// missing taps one pixel at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void FloatConv512(FloatConvLayer L, int item, Worker wk)
     {
@@ -455,47 +465,91 @@ public sealed unsafe class InferenceSession : IDisposable
         var i = L.In.Shape;
         var o = L.Out.Shape;
         int oh = item % o.H, n = item / o.H, kh = spec.KernelH, kw = spec.KernelW, cin = spec.InChannels, co = spec.OutChannels;
+        int sw = spec.StrideW, pw0 = spec.PadW, taps = L.TapOffsets.Length, groups = (co + 15) / 16, ys = wk.Y4Stride;
         float* x = targets[L.In.Id].Floats;
         float* res = L.Residual is { } r ? targets[r.Id].Floats : null;
-        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y)
-            for (int ox = 0; ox < o.W; ox++)
+        int iy0 = oh * spec.StrideH - spec.PadH;
+        // interior columns: ox * sw - pw0 >= 0 and ox * sw - pw0 + kw <= i.W
+        int lo = (pw0 + sw - 1) / sw, hi = iy0 >= 0 && iy0 + kh <= i.H ? (i.W - kw + pw0) / sw + 1 : 0;
+        if (hi <= lo) lo = hi = 0;
+        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y, y4 = wk.Y4)
+        fixed (int* koff = L.TapOffsets)
+        {
+            int ox = 0;
+            while (ox < o.W)
             {
-                long at = (((long)n * o.H + oh) * o.W + ox) * o.C;
-                for (int g = 0; g * 16 < co; g++)
+                if (ox >= lo && ox + 4 <= hi)
+                {
+                    float* p0 = x + (((long)n * i.H + iy0) * i.W + ox * sw - pw0) * cin;
+                    long ps = (long)sw * cin;
+                    for (int g = 0; g < groups; g++)
+                    {
+                        float* pw = w + (long)g * taps * 16;
+                        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                        for (int k = 0; k < taps; k++)
+                        {
+                            var wv = Vector512.Load(pw + k * 16);
+                            float* p = p0 + koff[k];
+                            a0 += Vector512.Create(p[0]) * wv;
+                            a1 += Vector512.Create(p[ps]) * wv;
+                            a2 += Vector512.Create(p[2 * ps]) * wv;
+                            a3 += Vector512.Create(p[3 * ps]) * wv;
+                        }
+                        long at = (((long)n * o.H + oh) * o.W + ox) * o.C + g * 16;
+                        FloatHeadOut(a0, g, co, sc, sh, res == null ? null : res + at, spec.Relu, y4);
+                        FloatHeadOut(a1, g, co, sc, sh, res == null ? null : res + at + o.C, spec.Relu, y4 + ys);
+                        FloatHeadOut(a2, g, co, sc, sh, res == null ? null : res + at + 2 * o.C, spec.Relu, y4 + 2 * ys);
+                        FloatHeadOut(a3, g, co, sc, sh, res == null ? null : res + at + 3 * o.C, spec.Relu, y4 + 3 * ys);
+                    }
+                    for (int j = 0; j < 4; j++) Emit(L.Out, n, oh, ox + j, 0, co, y4 + j * ys);
+                    ox += 4;
+                    continue;
+                }
+                long at1 = (((long)n * o.H + oh) * o.W + ox) * o.C;
+                for (int g = 0; g < groups; g++)
                 {
                     var acc = Vector512<float>.Zero;
                     for (int ky = 0; ky < kh; ky++)
                     {
-                        int iy = oh * spec.StrideH - spec.PadH + ky;
+                        int iy = iy0 + ky;
                         if ((uint)iy >= (uint)i.H) continue;
                         for (int kx = 0; kx < kw; kx++)
                         {
-                            int ix = ox * spec.StrideW - spec.PadW + kx;
+                            int ix = ox * sw - pw0 + kx;
                             if ((uint)ix >= (uint)i.W) continue;
                             float* px = x + (((long)n * i.H + iy) * i.W + ix) * cin;
-                            float* pw = w + ((long)(g * kh + ky) * kw + kx) * cin * 16;
-                            for (int ci = 0; ci < cin; ci++) acc += Vector512.Create(px[ci]) * Vector512.Load(pw + ci * 16);
+                            float* pwk = w + ((long)(g * kh + ky) * kw + kx) * cin * 16;
+                            for (int ci = 0; ci < cin; ci++) acc += Vector512.Create(px[ci]) * Vector512.Load(pwk + ci * 16);
                         }
                     }
-                    if (co - g * 16 >= 16)
-                    {
-                        var v = acc * Vector512.Load(sc + g * 16) + Vector512.Load(sh + g * 16);
-                        if (res != null) v += Vector512.Load(res + at + g * 16);
-                        if (spec.Relu) v = Vector512.Max(v, Vector512<float>.Zero);
-                        v.Store(y + g * 16);
-                        continue;
-                    }
-                    for (int j = 0; g * 16 + j < co; j++)
-                    {
-                        int c = g * 16 + j;
-                        float v = acc.GetElement(j) * sc[c] + sh[c];
-                        if (res != null) v += res[at + c];
-                        if (spec.Relu && !(v > 0)) v = 0;
-                        y[c] = v;
-                    }
+                    FloatHeadOut(acc, g, co, sc, sh, res == null ? null : res + at1 + g * 16, spec.Relu, y);
                 }
                 Emit(L.Out, n, oh, ox, 0, co, y);
+                ox++;
             }
+        }
+    }
+
+    /// <summary>Group g's sums: y[g * 16 + j] = acc[j] x scale + shift (+ residual) (ReLU), for the channels that exist.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void FloatHeadOut(Vector512<float> acc, int g, int co, float* sc, float* sh, float* res, bool relu, float* y)
+    {
+        if (co - g * 16 >= 16)
+        {
+            var v = acc * Vector512.Load(sc + g * 16) + Vector512.Load(sh + g * 16);
+            if (res != null) v += Vector512.Load(res);
+            if (relu) v = Vector512.Max(v, Vector512<float>.Zero);
+            v.Store(y + g * 16);
+            return;
+        }
+        for (int j = 0; g * 16 + j < co; j++)
+        {
+            int c = g * 16 + j;
+            float v = acc.GetElement(j) * sc[c] + sh[c];
+            if (res != null) v += res[j];
+            if (relu && !(v > 0)) v = 0;
+            y[c] = v;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
