@@ -26,9 +26,10 @@ for (int i = 0; i < args.Length; i++)
 int[] bits = [8, 6, 5, 4, 3, 2];
 if (profile is not null)
 {
-    // model:batch:rounds, e.g. resnet20:64:5
+    // model:batch:rounds[:bits], e.g. resnet20:64:5 or mobilenet_v1:64:3:6,4,3
     var f = profile.Split(':');
-    Profile.Run(f[0], int.Parse(f[1]), int.Parse(f[2]), [8, 4, 2], new EngineOptions { Threads = threads, Paths = paths });
+    int[] profileBits = f.Length > 3 ? f[3].Split(',').Select(int.Parse).ToArray() : [8, 4, 2];
+    Profile.Run(f[0], int.Parse(f[1]), int.Parse(f[2]), profileBits, new EngineOptions { Threads = threads, Paths = paths });
     return 0;
 }
 var cases = models.SelectMany(m => new[] { (m, 1, quick ? 7 : 31), (m, 64, m.StartsWith("mobilenet") ? (quick ? 2 : 7) : (quick ? 5 : 15)) });

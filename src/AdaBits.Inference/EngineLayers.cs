@@ -58,6 +58,9 @@ internal sealed class DepthwiseSlot : AffineSlot
     public required sbyte[] W8 { get; init; }
     public int[]? W32 { get; init; }
     public short[]? W16 { get; init; }
+    /// <summary>Lanes per tap in W32 and W16 (the channels rounded up to whole 512-bit vectors).</summary>
+    public int Stride32 { get; init; }
+    public int Stride16 { get; init; }
 }
 
 internal sealed class DepthwiseLayer : PreparedLayer
@@ -67,7 +70,12 @@ internal sealed class DepthwiseLayer : PreparedLayer
     public required WindowClasses Windows { get; init; }
     public required DepthwiseSlot[] Slots { get; init; }
     public override int ItemsPerImage => Out.Shape.H;
-    public override string PathAt(int slot) => Slots[slot].Path == KernelPath.Scalar ? "Scalar" : Slots[slot].Use16 ? "Avx2Int16" : "Avx2Int32";
+    public override string PathAt(int slot) => Slots[slot].Path switch
+    {
+        KernelPath.Scalar => "Scalar",
+        KernelPath.Avx512Pair => Slots[slot].Use16 ? "Avx512Int16" : "Avx512Int32",
+        _ => Slots[slot].Use16 ? "Avx2Int16" : "Avx2Int32",
+    };
 }
 
 /// <summary>A conv or linear whose input is not quantized (weight_only heads): float weights Wq x s, float sums.</summary>

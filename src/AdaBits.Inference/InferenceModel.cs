@@ -220,7 +220,7 @@ public sealed class InferenceModel
     {
         var w = OperandsOihw(l, slot);
         int c = l.OutChannels, kh = l.KernelH, kw = l.KernelW, taps = kh * kw;
-        int c8 = (c + 7) & ~7, c16 = (c + 15) & ~15;
+        int c8 = (c + 15) & ~15, c16 = (c + 31) & ~31; // strides: whole 512-bit vectors of 32-bit and 16-bit lanes
         var w8 = GC.AllocateArray<sbyte>(taps * c, pinned: true);
         var w32 = GC.AllocateArray<int>(taps * c8, pinned: true);
         var w16 = GC.AllocateArray<short>(taps * c16, pinned: true);
@@ -244,7 +244,7 @@ public sealed class InferenceModel
         return new DepthwiseSlot
         {
             Path = path, Use16 = use16, W8 = w8, W32 = path == KernelPath.Scalar || use16 ? null : w32, W16 = use16 ? w16 : null,
-            MHalf = mHalf, CstB = cstB, WindowSumTimes = times,
+            MHalf = mHalf, CstB = cstB, WindowSumTimes = times, Stride32 = c8, Stride16 = c16,
         };
     }
 

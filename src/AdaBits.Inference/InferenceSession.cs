@@ -277,19 +277,25 @@ public sealed unsafe class InferenceSession : IDisposable
         fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
         {
             byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * v.Cp;
+            int* winSum = s.WindowSumTimes == 0 ? null : sum; // window sums only where the weights have an offset
             for (int x = 0; x < ow; x++)
             {
                 byte* origin = rowBase + (long)(x * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
                 if (s.Path == KernelPath.Scalar) DepthwiseKernels.Scalar(origin, tapOff, taps, w8, c, acc, sum);
-                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, tapOff, taps, w16, (c + 15) & ~15, c, acc, sum);
-                else DepthwiseKernels.Avx2Int32(origin, tapOff, taps, w32, (c + 7) & ~7, c, acc, sum);
+                else if (s.Path == KernelPath.Avx512Pair)
+                {
+                    if (s.Use16) DepthwiseKernels.Avx512Int16(origin, tapOff, taps, w16, s.Stride16, c, acc, winSum);
+                    else DepthwiseKernels.Avx512Int32(origin, tapOff, taps, w32, s.Stride32, c, acc, winSum);
+                }
+                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, tapOff, taps, w16, s.Stride16, c, acc, winSum);
+                else DepthwiseKernels.Avx2Int32(origin, tapOff, taps, w32, s.Stride32, c, acc, winSum);
                 if (SkipEpilogue) continue;
                 if (epilogue512)
                 {
-                    Epilogue512(L, n, oh, x, 0, 1, 0, c, acc, 0, null, sum, s.WindowSumTimes, mHalf, cstB + L.Windows.Of(oh, x) * c, null, 0);
+                    Epilogue512(L, n, oh, x, 0, 1, 0, c, acc, 0, null, winSum, s.WindowSumTimes, mHalf, cstB + L.Windows.Of(oh, x) * c, null, 0);
                     continue;
                 }
-                Doubled(acc, 0, sum, s.WindowSumTimes, acc, c);
+                Doubled(acc, 0, winSum, s.WindowSumTimes, acc, c);
                 Finish(L, n, oh, x, 0, c, acc, mHalf, cstB + L.Windows.Of(oh, x) * c, y);
             }
         }

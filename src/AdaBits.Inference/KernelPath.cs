@@ -76,11 +76,15 @@ internal static class KernelChoice
         return new[] { KernelPath.Avx512Acc16, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx2 }.Where(p => ok.HasFlag(p)).ToArray();
     }
 
-    /// <summary>Depthwise convolutions: 256-bit integer lanes (16-bit where 9 taps cannot overflow), else scalar.</summary>
+    /// <summary>
+    /// Depthwise convolutions: 512-bit integer lanes where a 512-bit path is allowed, else 256-bit (either
+    /// 16-bit where the taps cannot overflow, else 32-bit), else scalar. Path Avx512Pair stands for the 512-bit lanes.
+    /// </summary>
     public static KernelPath Depthwise(KernelPath allowed)
     {
         var ok = allowed & Supported();
-        if ((ok & (KernelPath.Avx2 | KernelPath.AvxVnni | KernelPath.Avx512Pair | KernelPath.Avx512Acc16)) != 0) return KernelPath.Avx2;
+        if ((ok & (KernelPath.Avx512Pair | KernelPath.Avx512Acc16)) != 0) return KernelPath.Avx512Pair;
+        if ((ok & (KernelPath.Avx2 | KernelPath.AvxVnni)) != 0) return KernelPath.Avx2;
         if (ok.HasFlag(KernelPath.Scalar)) return KernelPath.Scalar;
         throw new InvalidOperationException($"none of the allowed kernel paths ({allowed}) runs on this CPU (supported: {Supported()})");
     }
