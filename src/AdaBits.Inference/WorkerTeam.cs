@@ -10,16 +10,21 @@ internal interface IParallelWork
 
 /// <summary>
 /// The engine's own worker threads (one session owns one team); the caller takes part in every layer and
-/// items are handed out with one atomic counter. Between layers a worker spins for a short while
-/// (<see cref="SpinMicros"/>) and only then blocks on its event: waking a blocked thread took about 40 us
-/// on these virtual machines, more than a whole small layer, while the gap between two layers of one run
-/// is a few microseconds. After a run the workers block again within that time, so an idle team does not
-/// compete for the cores.
+/// items are handed out with one atomic counter.
+/// <para>Waking a blocked thread took about 40 us on these virtual machines, more than a whole small layer,
+/// while the gap between two layers of one run is a few microseconds; so between layers a worker spins for
+/// <see cref="SpinMicros"/> before it blocks, and after a run the team is blocked again within that time.</para>
+/// <para>A worker joins a layer only while the layer is open, and the caller closes it once every item is
+/// taken, then waits only for the workers that joined. A worker that the OS has not scheduled in time (the
+/// cores busy with other threads) therefore costs nothing: the caller runs the items itself instead of
+/// waiting for it.</para>
 /// </summary>
 internal sealed class WorkerTeam : IDisposable
 {
     /// <summary>How long a waiting thread spins before it blocks.</summary>
-    public const int SpinMicros = 200;
+    public const int SpinMicros = 100;
+
+    const long Closed = 1L << 31, ActiveMask = Closed - 1;
 
     readonly Thread[] threads;
     readonly ManualResetEventSlim[] wake;
@@ -27,7 +32,9 @@ internal sealed class WorkerTeam : IDisposable
     readonly ManualResetEventSlim done = new(false, spinCount: 0);
     readonly long spinTicks = Stopwatch.Frequency * SpinMicros / 1_000_000;
     IParallelWork? work;
-    int count, next, remaining, generation, callerParked;
+    int count, next, callerParked;
+    /// <summary>Layer number (high 32 bits), the closed flag, and the count of workers inside the layer.</summary>
+    long state;
     volatile bool stopping;
 
     public int Size => threads.Length + 1;
@@ -38,6 +45,7 @@ internal sealed class WorkerTeam : IDisposable
         threads = new Thread[helpers];
         wake = new ManualResetEventSlim[helpers];
         parked = new int[helpers];
+        state = Closed;
         for (int i = 0; i < helpers; i++)
         {
             wake[i] = new ManualResetEventSlim(false, spinCount: 0);
@@ -57,13 +65,22 @@ internal sealed class WorkerTeam : IDisposable
         work = w;
         count = items;
         next = 0;
-        // every helper takes part (a helper that finds no item left just reports back)
-        remaining = threads.Length;
-        Interlocked.Increment(ref generation); // full fence: the fields above are visible to whoever sees it
+        long layer = (Volatile.Read(ref state) >> 32) + 1;
+        Interlocked.Exchange(ref state, layer << 32); // open, nobody inside; a full fence after the fields above
         for (int i = 0; i < threads.Length; i++)
             if (Volatile.Read(ref parked[i]) != 0) wake[i].Set();
         Drain(0);
-        WaitUntil(ref remaining, 0, true, ref callerParked, done);
+        Interlocked.Or(ref state, Closed);
+        long until = Stopwatch.GetTimestamp() + spinTicks;
+        while ((Volatile.Read(ref state) & ActiveMask) != 0)
+        {
+            if (Stopwatch.GetTimestamp() < until) { Thread.SpinWait(4); continue; }
+            // raise the flag, then look again; a worker leaving looks at the flag after its decrement
+            done.Reset();
+            Interlocked.Exchange(ref callerParked, 1);
+            if ((Volatile.Read(ref state) & ActiveMask) != 0) done.Wait();
+            Volatile.Write(ref callerParked, 0);
+        }
         work = null;
     }
 
@@ -74,35 +91,50 @@ internal sealed class WorkerTeam : IDisposable
         while ((i = Interlocked.Increment(ref next) - 1) < count) w.Execute(i, worker);
     }
 
-    /// <summary>
-    /// Spins until the condition holds or the spin time is over, then blocks on the event. The waker changes
-    /// the state, then sets the event if the flag says the waiter is parked; the waiter raises the flag, then
-    /// checks the state once more (both with full fences), so one of them always sees the other.
-    /// </summary>
-    /// <remarks>Ready means state == value (equal) or state != value (!equal), or the team is stopping.</remarks>
-    void WaitUntil(ref int state, int value, bool equal, ref int flag, ManualResetEventSlim e)
+    void Loop(int id)
     {
-        long until = Stopwatch.GetTimestamp() + spinTicks;
-        while ((Volatile.Read(ref state) == value) != equal && !stopping)
+        long seen = 0;
+        while (true)
         {
-            if (Stopwatch.GetTimestamp() < until) { Thread.SpinWait(4); continue; }
-            e.Reset();
-            Interlocked.Exchange(ref flag, 1);
-            if ((Volatile.Read(ref state) == value) != equal && !stopping) e.Wait();
-            Volatile.Write(ref flag, 0);
+            WaitForLayerAfter(seen, id);
+            if (stopping) return;
+            long s = Volatile.Read(ref state);
+            seen = s >> 32;
+            if (!TryJoin(s)) continue;
+            Drain(id + 1);
+            long after = Interlocked.Decrement(ref state);
+            if ((after & ActiveMask) == 0 && Volatile.Read(ref callerParked) != 0) done.Set();
         }
     }
 
-    void Loop(int id)
+    /// <summary>Enters the open layer of state s; false where it is closed or already another.</summary>
+    bool TryJoin(long s)
     {
-        int seen = 0;
-        while (true)
+        long layer = s >> 32;
+        while ((s & Closed) == 0 && s >> 32 == layer)
         {
-            WaitUntil(ref generation, seen, false, ref parked[id], wake[id]);
-            if (stopping) return;
-            seen = Volatile.Read(ref generation);
-            Drain(id + 1);
-            if (Interlocked.Decrement(ref remaining) == 0 && Volatile.Read(ref callerParked) != 0) done.Set();
+            long was = Interlocked.CompareExchange(ref state, s + 1, s);
+            if (was == s) return true;
+            s = was;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Spins until a layer after <paramref name="seen"/> starts, then blocks on the worker's event. The caller
+    /// opens the layer, then sets the event if the worker is parked; the worker raises its flag, then looks at
+    /// the layer once more (both with full fences), so one of them always sees the other.
+    /// </summary>
+    void WaitForLayerAfter(long seen, int id)
+    {
+        long until = Stopwatch.GetTimestamp() + spinTicks;
+        while (Volatile.Read(ref state) >> 32 == seen && !stopping)
+        {
+            if (Stopwatch.GetTimestamp() < until) { Thread.SpinWait(4); continue; }
+            wake[id].Reset();
+            Interlocked.Exchange(ref parked[id], 1);
+            if (Volatile.Read(ref state) >> 32 == seen && !stopping) wake[id].Wait();
+            Volatile.Write(ref parked[id], 0);
         }
     }
 
