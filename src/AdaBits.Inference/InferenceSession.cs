@@ -312,7 +312,7 @@ public sealed unsafe class InferenceSession : IDisposable
             var vt = Vector256.Create(times);
             for (; c + 8 <= count; c += 8)
             {
-                var v = Vector256.Load(acc + c) * 2 + va;
+                var v = Vector256.ShiftLeft(Vector256.Load(acc + c), 1) + va; // a shift: "* 2" compiled to vpmulld
                 if (sum != null) v += Vector256.Load(sum + c) * vt;
                 v.Store(t2 + c);
             }
@@ -379,7 +379,7 @@ public sealed unsafe class InferenceSession : IDisposable
             var vadd = Vector512.Create(add);
             for (int c = 0; c < full; c += 16)
             {
-                var t2 = Vector512.Load(a + c) * 2 + vadd;
+                var t2 = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd; // a shift: "* 2" compiled to vpmulld
                 if (sum != null) t2 += Vector512.Load(sum + c) * vtimes;
                 var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
                 if (res != null) v += Vector512.Load(res + c);
