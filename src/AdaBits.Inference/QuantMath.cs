@@ -7,7 +7,7 @@ namespace AdaBits.Inference;
 /// value = (k + ActivationOffset) * ActivationStep. The offsets are multiples of 1/2, so the engine keeps
 /// the offset terms exact with integer correction sums instead of widening the operands.
 /// </summary>
-public static class QuantMath
+internal static class QuantMath
 {
     /// <summary>q_k's level index for x in [0, 1], computed in float32 exactly as the reference does.</summary>
     public static int Level(float x, int bits, QuantScheme scheme)

@@ -11,7 +11,7 @@ namespace AdaBits.Checkpoints;
 /// tensors, numbers, strings and nested dictionaries, e.g. {"model": state_dict}. Written to a temporary
 /// file and renamed, so a crash never leaves a half-written checkpoint under the final name.
 /// </summary>
-public static class CheckpointFile
+internal static class CheckpointFile
 {
     public static void Save(string path, IDictionary content, AtomicWriter? writer = null) =>
         (writer ?? AtomicWriter.Default).Write(path, tmp => PyTorchPickler.PickleStateDict(tmp, content));

@@ -10,7 +10,7 @@ namespace AdaBits.Checkpoints;
 /// Matched by key structure, not by substring surgery; checkpoint keys the model lacks are ignored as in
 /// the reference, while model keys the checkpoint cannot supply are an error.
 /// </summary>
-public static partial class FpPretrained
+internal static partial class FpPretrained
 {
     [GeneratedRegex(@"^(?<layer>.*)\.bn\.(?<index>\d+)\.(?<field>[^.]+)$")]
     private static partial Regex SwitchBnKey();

@@ -5,7 +5,7 @@ namespace AdaBits.Config;
 /// names the file (or the override) and the key, and says what was expected, e.g.
 /// <c>apps/x.yml: key 'lr' expects a number, got 'abc'</c>.
 /// </summary>
-public sealed class ConfigException : Exception
+internal sealed class ConfigException : Exception
 {
     public ConfigException(string message) : base(message) { }
     public ConfigException(string message, Exception inner) : base(message, inner) { }

@@ -6,7 +6,7 @@ namespace AdaBits.Config;
 /// equality of configs, the known-key list and suggestions for misspelt keys all read it; the default is the
 /// setting's value in a new <see cref="TrainConfig"/>.
 /// </summary>
-public abstract class ConfigKey
+internal abstract class ConfigKey
 {
     private protected ConfigKey(string name, string doc) => (Name, Doc) = (name, doc);
 

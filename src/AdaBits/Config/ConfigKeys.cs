@@ -13,7 +13,7 @@ namespace AdaBits.Config;
 /// Adding a key is one entry here plus the property it sets (in <see cref="TrainConfig"/>, or in
 /// <see cref="QuantOptions"/> for what the quantized layers read) and its use.
 /// </summary>
-public static partial class ConfigKeys
+internal static partial class ConfigKeys
 {
     static ConfigKey<T> Key<T>(string name, KeyType<T> type, Func<TrainConfig, T> get, Func<TrainConfig, T, TrainConfig> set, string doc,
         bool required = false, IReadOnlyList<Rule<T>>? rules = null, IReadOnlyList<string>? synonyms = null) =>

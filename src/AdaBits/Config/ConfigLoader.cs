@@ -9,7 +9,7 @@ namespace AdaBits.Config;
 /// <c>key=value</c> overrides (value parsed as YAML), then the batch-size rule: batch_size &gt; 256 gives
 /// warmup_epochs 5 and lr * batch_size / 256, else warmup_epochs 0.
 /// </summary>
-public static partial class ConfigLoader
+internal static partial class ConfigLoader
 {
     /// <summary>One override: where it came from (for messages), the key and its parsed value.</summary>
     public sealed record Override(string Origin, string Key, object? Value);

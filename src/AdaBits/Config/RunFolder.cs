@@ -10,7 +10,7 @@ namespace AdaBits.Config;
 /// the hash being the first 8 hex digits of SHA-256 of the setting, so one setting still maps to one folder
 /// (and resumes there) exactly as in the original; the full setting is recorded in config.yml and results.json.
 /// </summary>
-public static class RunFolder
+internal static class RunFolder
 {
     public const string DefaultLayout = "default";
     public const string ReferenceLayout = "reference";

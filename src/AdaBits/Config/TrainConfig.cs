@@ -10,7 +10,7 @@ namespace AdaBits.Config;
 /// validates every value, so a constructed instance is consistent. Equality compares the settings only
 /// (lists by content), not <see cref="SourcePath"/> or <see cref="Raw"/>.
 /// </summary>
-public sealed record TrainConfig
+internal sealed record TrainConfig
 {
     // ---- where it came from ----
     /// <summary>The YAML file as given on the command line (or the name passed to FromYamlText).</summary>

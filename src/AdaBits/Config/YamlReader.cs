@@ -14,7 +14,7 @@ namespace AdaBits.Config;
 /// <c>.yml</c>/<c>.yaml</c> file is parsed recursively, any other file is inserted as a string.
 /// Built on YamlDotNet's low-level parser events (its deserializer rejects duplicate keys).
 /// </summary>
-public static partial class YamlReader
+internal static partial class YamlReader
 {
     const int MaxIncludeDepth = 32;
     /// <summary>Lists and mappings nested deeper are refused: the reader recurses, and a stack overflow cannot be caught.</summary>

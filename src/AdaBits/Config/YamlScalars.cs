@@ -11,7 +11,7 @@ namespace AdaBits.Config;
 /// Values: <see langword="null"/>, <see cref="bool"/>, <see cref="long"/>, <see cref="double"/>, <see cref="string"/>.
 /// Not resolved (left as strings): timestamps, the <c>=</c> value tag. Integers beyond 64 bits stay strings.
 /// </summary>
-public static partial class YamlScalars
+internal static partial class YamlScalars
 {
     [GeneratedRegex(@"^(?:~|null|Null|NULL|)$")]
     private static partial Regex NullRx();

@@ -10,7 +10,7 @@ namespace AdaBits.Config;
 /// Text forms of config values: YAML scalars/flow lists that PyYAML and <see cref="YamlReader"/> read back
 /// as the same value, and Python's <c>str()</c> of values (the reference's folder names and messages).
 /// </summary>
-public static partial class YamlText
+internal static partial class YamlText
 {
     [GeneratedRegex(@"^[A-Za-z0-9_./][A-Za-z0-9_./+-]*$")]
     private static partial Regex PlainSafe();

@@ -8,7 +8,7 @@ namespace AdaBits.Data;
 /// pixel bytes in train.bin and test.bin. The files are looked for directly in the folder, then in the
 /// sub-folder the official tarball extracts to (cifar-10-batches-bin/, cifar-100-binary/).
 /// </summary>
-public static class CifarBinary
+internal static class CifarBinary
 {
     public const int ImageBytes = 3 * 32 * 32;
 

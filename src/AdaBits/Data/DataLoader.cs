@@ -12,7 +12,7 @@ namespace AdaBits.Data;
 /// With workers > 0, that many background threads assemble batches ahead into a bounded window of
 /// `prefetch` batches, delivered in order; leaving the enumeration early stops them.
 /// </summary>
-public sealed class DataLoader : IDisposable
+internal sealed class DataLoader : IDisposable
 {
     readonly IImageSource data;
     readonly TransformSpec transform;

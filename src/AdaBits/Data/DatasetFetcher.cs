@@ -9,7 +9,7 @@ namespace AdaBits.Data;
 /// Downloads MNIST and Fashion-MNIST into a folder (`adabits data fetch`), checks every file's SHA-256 and
 /// writes each file under a temporary name first: a final name only ever holds a complete, verified file.
 /// </summary>
-public static class DatasetFetcher
+internal static class DatasetFetcher
 {
     public static readonly IReadOnlyList<string> Names = ["mnist", "fashion-mnist"];
 

@@ -8,7 +8,7 @@ namespace AdaBits.Data;
 /// process would train on. Without padding (validation) a rank keeps only its real samples, so every image
 /// is counted once when the ranks' metrics are summed.
 /// </summary>
-public sealed record DistributedShard(int Rank, int Size, bool Pad)
+internal sealed record DistributedShard(int Rank, int Size, bool Pad)
 {
     public DistributedShard Validate()
     {

@@ -4,7 +4,7 @@ namespace AdaBits.Data;
 /// What a <see cref="DataLoader"/> reads: labelled images that it can ask for one at a time, transformed.
 /// <see cref="ImageDataset"/> holds them in memory; <see cref="ImageFolderSource"/> decodes files on demand.
 /// </summary>
-public interface IImageSource
+internal interface IImageSource
 {
     int Count { get; }
     int Channels { get; }

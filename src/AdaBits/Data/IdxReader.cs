@@ -3,7 +3,7 @@ using System.IO.Compression;
 namespace AdaBits.Data;
 
 /// <summary>Unsigned-byte images of one IDX file: Count x Rows x Cols.</summary>
-public sealed record IdxImages(int Count, int Rows, int Cols, byte[] Pixels);
+internal sealed record IdxImages(int Count, int Rows, int Cols, byte[] Pixels);
 
 /// <summary>
 /// Reads IDX files (the MNIST format: big-endian magic 0x00000803 for images, 0x00000801 for labels,
@@ -11,7 +11,7 @@ public sealed record IdxImages(int Count, int Rows, int Cols, byte[] Pixels);
 /// by its magic bytes 1f 8b, not by the file name. Every problem is an <see cref="InvalidDataException"/>
 /// whose one-line message names the file.
 /// </summary>
-public static class IdxReader
+internal static class IdxReader
 {
     const int UnsignedByteType = 0x08;
 

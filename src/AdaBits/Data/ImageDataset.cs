@@ -4,7 +4,7 @@ namespace AdaBits.Data;
 /// Images held in memory as unsigned bytes, N x C x H x W in one array (sample-major, then channel, row, column),
 /// with one integer label per sample.
 /// </summary>
-public sealed class ImageDataset : IImageSource
+internal sealed class ImageDataset : IImageSource
 {
     public byte[] Pixels { get; }
     public int[] Labels { get; }

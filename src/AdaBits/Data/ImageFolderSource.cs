@@ -5,7 +5,7 @@ using SkiaSharp;
 namespace AdaBits.Data;
 
 /// <summary>What to do with an image file that cannot be decoded.</summary>
-public enum BadImagePolicy
+internal enum BadImagePolicy
 {
     /// <summary>Stop: the error names the file.</summary>
     Fail,
@@ -22,7 +22,7 @@ public enum BadImagePolicy
 /// image). <see cref="Height"/> x <see cref="Width"/>: the size of the delivered samples (the transform's crop
 /// for the ImageNet transforms; the images' own size, which every file must have, for pad-crop transforms).
 /// </summary>
-public sealed class ImageFolderSource : IImageSource
+internal sealed class ImageFolderSource : IImageSource
 {
     public static readonly IReadOnlyList<string> Extensions = [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"];
 

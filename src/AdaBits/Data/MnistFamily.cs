@@ -5,7 +5,7 @@ namespace AdaBits.Data;
 /// without a .gz suffix): train = the 60 000 training images, val = the 10 000 t10k images;
 /// 1 channel, 28 x 28, 10 classes.
 /// </summary>
-public static class MnistFamily
+internal static class MnistFamily
 {
     public const int NumClasses = 10;
 

@@ -4,7 +4,7 @@ namespace AdaBits.Data;
 /// Python's `random` module for what the reference uses: random.seed(int) (MT19937 init_by_array on the
 /// 32-bit words of |seed|) and random.shuffle (Fisher-Yates from the end, _randbelow by rejection on getrandbits).
 /// </summary>
-public sealed class PythonRandom
+internal sealed class PythonRandom
 {
     readonly uint[] mt = new uint[624];
     int mti;

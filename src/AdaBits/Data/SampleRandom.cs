@@ -4,7 +4,7 @@ namespace AdaBits.Data;
 /// Counter-based randomness for the loader: every value is a pure function of its inputs (SplitMix64),
 /// so the order and augmentation of an epoch do not depend on threads, timing or earlier epochs.
 /// </summary>
-public static class SampleRandom
+internal static class SampleRandom
 {
     /// <summary>The SplitMix64 finaliser of x + golden gamma.</summary>
     public static ulong Mix(ulong x)

@@ -1,7 +1,7 @@
 namespace AdaBits.Data;
 
 /// <summary>The geometric part of a transform.</summary>
-public enum SpatialTransform
+internal enum SpatialTransform
 {
     /// <summary>Zero-pad <see cref="TransformSpec.CropPadding"/> pixels, crop a window of the image's own size (RandomCrop(size, padding)).</summary>
     PadCrop,
@@ -21,7 +21,7 @@ public enum SpatialTransform
 /// with <see cref="Size"/> and <see cref="ResizeSize"/>; Round255 reproduces the reference's round(255 x) applied
 /// to already normalised input (imagenet1k_inception with normalize False).
 /// </summary>
-public sealed record TransformSpec(int CropPadding, bool HorizontalFlip, bool Normalize, float[] Mean, float[] Std)
+internal sealed record TransformSpec(int CropPadding, bool HorizontalFlip, bool Normalize, float[] Mean, float[] Std)
 {
     public static readonly IReadOnlyList<string> Names =
         ["mnist", "cifar", "cinic", "imagenet1k_basic", "imagenet1k_mobile", "imagenet1k_inception"];

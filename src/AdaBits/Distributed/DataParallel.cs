@@ -18,7 +18,7 @@ namespace AdaBits.Distributed;
 /// step; metrics every epoch. Not synchronised, as in the reference: BN running statistics (each rank's come
 /// from its own batches; rank 0's are saved) and the clock.
 /// </summary>
-public sealed class DataParallel : IDisposable
+internal sealed class DataParallel : IDisposable
 {
     public World World { get; }
     /// <summary>distributed_all_reduce: gradients averaged once after the joint step (the reference's allreduce_grads);

@@ -24,7 +24,7 @@ namespace AdaBits.Distributed;
 /// The barrier costs one small message round (microseconds on shared memory); without it the all-reduce would
 /// wait just as long, only unseen.
 /// </summary>
-public sealed unsafe class GradientBuckets : IDisposable
+internal sealed unsafe class GradientBuckets : IDisposable
 {
     public const long DefaultCapBytes = 32L << 20;
 

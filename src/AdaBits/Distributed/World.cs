@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Distributed;
 
 /// <summary>What the environment says about the process's launcher (mpirun, or a PMIx launcher such as srun --mpi=pmix).</summary>
-public sealed record Launcher(string Name, int? Size, int? Rank, int? LocalSize)
+internal sealed record Launcher(string Name, int? Size, int? Rank, int? LocalSize)
 {
     public static readonly Launcher None = new("none", 1, 0, 1);
 
@@ -37,7 +37,7 @@ public sealed record Launcher(string Name, int? Size, int? Rank, int? LocalSize)
 /// finalised at exit. Collectives run on the calling thread (the training thread); MPI is asked for
 /// MPI_THREAD_SERIALIZED because the exit handler may finalise from another thread.
 /// </summary>
-public sealed unsafe class World
+internal sealed unsafe class World
 {
     public int Rank { get; }
     public int Size { get; }

@@ -13,7 +13,7 @@ namespace AdaBits.Export;
 /// Graphs the engine cannot run (SAME padding, pooling other than global, clip-only PACT, pair bit-widths) are
 /// refused with one line naming the node.
 /// </summary>
-public static class EngineExporter
+internal static class EngineExporter
 {
     /// <summary>Writes the artifact for <paramref name="bitsList"/> to <paramref name="path"/> (atomically, by ArtifactFile).</summary>
     public static ModelSpec Export(nn.Module<Tensor, Tensor> model, IReadOnlyList<Bits> bitsList, int channels, int height, int width, string path)

@@ -1,7 +1,7 @@
 namespace AdaBits.Export;
 
 /// <summary>TensorProto.DataType values of onnx.proto (the subset this exporter uses or reads).</summary>
-public enum OnnxDataType
+internal enum OnnxDataType
 {
     Undefined = 0,
     Float = 1,
@@ -15,7 +15,7 @@ public enum OnnxDataType
     Int4 = 22,
 }
 
-public static class OnnxDataTypes
+internal static class OnnxDataTypes
 {
     /// <summary>Bits per element of an integer type.</summary>
     public static int Width(this OnnxDataType type) => type switch

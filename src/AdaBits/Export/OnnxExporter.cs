@@ -18,7 +18,7 @@ namespace AdaBits.Export;
 /// bits_list does not hold 32. Input: float32 [N, C, H, W] of what the model receives (raw 0..255 pixels when the
 /// config's normalize is False); output: logits [N, classes].
 /// </summary>
-public static class OnnxExporter
+internal static class OnnxExporter
 {
     public const string InputName = "input";
     public const string OutputName = "logits";

@@ -7,7 +7,7 @@ namespace AdaBits.Export;
 /// What an ONNX file holds, read with the generated protobuf classes (no runtime): IR version, opset, metadata_props,
 /// the initializers' names, element types and shapes, and the operators used. For checks and reports.
 /// </summary>
-public sealed record OnnxFileInfo(long IrVersion, long Opset, IReadOnlyDictionary<string, string> Metadata,
+internal sealed record OnnxFileInfo(long IrVersion, long Opset, IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyList<OnnxFileInfo.Initializer> Initializers, IReadOnlyList<string> OpTypes)
 {
     public sealed record Initializer(string Name, OnnxDataType DataType, long[] Dims, int RawBytes);

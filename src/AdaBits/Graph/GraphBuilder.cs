@@ -9,7 +9,7 @@ namespace AdaBits.Graph;
 /// Lowers a model's module tree to a <see cref="LoweredGraph"/> at one bit-width: the model is put in eval mode at
 /// the bits, each module lowers itself (<see cref="ILowerable"/>), and the model's modes and bits are restored.
 /// </summary>
-public sealed class GraphBuilder
+internal sealed class GraphBuilder
 {
     readonly Dictionary<nn.Module, string> names = new(ReferenceEqualityComparer.Instance);
     readonly List<Node> nodes = [];

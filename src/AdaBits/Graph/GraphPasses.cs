@@ -4,7 +4,7 @@ namespace AdaBits.Graph;
 /// Inference rewrites of a lowered graph, each exact (the rewritten graph computes the same values) and decided
 /// here once for every back-end.
 /// </summary>
-public static class GraphPasses
+internal static class GraphPasses
 {
     /// <summary>What every inference back-end runs: ReLUs that a single-sided PACT contains dropped, BN folded.</summary>
     public static LoweredGraph ForInference(LoweredGraph graph) => FoldBatchNorm(SkipReluBeforePact(graph));
@@ -86,5 +86,5 @@ public static class GraphPasses
 /// One conv and what follows it up to the next quantizers: conv -> Affine? -> (+ Residual)? -> Relu? -> Pacts
 /// (the PACTs reading Output; empty where anything else reads it). Output: the value the chain ends in.
 /// </summary>
-public sealed record FusedUnit(ConvNode Conv, AffineNode? Affine, AddNode? Add, Value? Residual, ReluNode? Relu,
+internal sealed record FusedUnit(ConvNode Conv, AffineNode? Affine, AddNode? Add, Value? Residual, ReluNode? Relu,
     IReadOnlyList<PactNode> Pacts, Value Output);

@@ -6,7 +6,7 @@ namespace AdaBits.Graph;
 /// Containers (Sequential) and the plain torch modules ReLU, ReLU6, AdaptiveAvgPool2d(1), AvgPool2d, Flatten and
 /// Identity are lowered by the builder; a new model implements this and needs nothing in any back-end.
 /// </summary>
-public interface ILowerable
+internal interface ILowerable
 {
     Value Lower(GraphBuilder graph, Value input);
 }

@@ -13,7 +13,7 @@ namespace AdaBits.Graph;
 /// k * (1 / a) for modified, (k + 1/2) * (1 / a) for centered) in float32 in that order: <see cref="Values"/> holds it.
 /// Full precision (32 bits and above): Codes is null and Values is the float weight.
 /// </summary>
-public sealed record LayerWeight(long[] Dims, int Bits, QuantScheme Scheme, float[] Values, int[]? Codes, float Scale, float Offset,
+internal sealed record LayerWeight(long[] Dims, int Bits, QuantScheme Scheme, float[] Values, int[]? Codes, float Scale, float Offset,
     float Levels, float WeightScale, double SatScale)
 {
     public bool IsQuantized => Codes is not null;

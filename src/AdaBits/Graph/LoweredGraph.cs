@@ -8,7 +8,7 @@ namespace AdaBits.Graph;
 /// the module tree; rewritten by <see cref="GraphPasses"/>; read by the ONNX exporter, the profiler and the
 /// integer engine's artifact writer. Immutable: passes return new graphs.
 /// </summary>
-public sealed record LoweredGraph(string ModelName, Bits Bits, Value Input, Value Output, IReadOnlyList<Node> Nodes)
+internal sealed record LoweredGraph(string ModelName, Bits Bits, Value Input, Value Output, IReadOnlyList<Node> Nodes)
 {
     /// <summary>True for the full-precision lowering (bits 32: no quantizers).</summary>
     public bool IsFloat => Bits.Weight >= 32 && Bits.Activation >= 32;

@@ -3,7 +3,7 @@ using AdaBits.Quantization;
 namespace AdaBits.Graph;
 
 /// <summary>A tensor of the lowered graph: an id unique in its graph and the shape of one sample ([C, H, W] or [F]).</summary>
-public sealed record Value(int Id, long[] Shape)
+internal sealed record Value(int Id, long[] Shape)
 {
     public long Channels => Shape[0];
     public long Height => Shape.Length > 1 ? Shape[1] : 1;
@@ -15,7 +15,7 @@ public sealed record Value(int Id, long[] Shape)
 /// One operation of the lowered graph. Name: the state-dict path of the module it came from (several nodes of
 /// one module share it, e.g. a conv's PACT and the conv); ModuleType: that module's type name.
 /// </summary>
-public abstract record Node
+internal abstract record Node
 {
     public string Name { get; init; } = "";
     public string ModuleType { get; init; } = "";
@@ -25,14 +25,14 @@ public abstract record Node
 }
 
 /// <summary>Constant zero padding of the spatial dimensions (a conv's SAME padding).</summary>
-public sealed record PadNode(long Top, long Left, long Bottom, long Right) : Node;
+internal sealed record PadNode(long Top, long Left, long Bottom, long Right) : Node;
 
 /// <summary>
 /// PACT on a layer's input: clip to [0, Alpha] (or [-Alpha, Alpha] double-sided), then, when Bits &gt; 0, the
 /// activation quantizer of Scheme at Bits (Bits 0: the clip alone, pact_fp). Alpha is |alpha| as the forward uses
 /// it at this bit-width. Single-sided codes: k = q(x / Alpha) * Divisor, x = Alpha * k / Divisor.
 /// </summary>
-public sealed record PactNode(float Alpha, int Bits, bool DoubleSide, QuantScheme Scheme) : Node
+internal sealed record PactNode(float Alpha, int Bits, bool DoubleSide, QuantScheme Scheme) : Node
 {
     public bool Quantizes => Bits > 0;
     /// <summary>The quantizer's divisor a (<see cref="Staircase.Divisor"/>); 0 for a clip alone.</summary>
@@ -44,7 +44,7 @@ public sealed record PactNode(float Alpha, int Bits, bool DoubleSide, QuantSchem
 /// the weight at this bit-width. Bitw/Bita: the layer's effective bits (32 and above: full precision; Bita 32 for
 /// weight-only layers). LayerInput: what the module received (before SAME padding and PACT), for counting.
 /// </summary>
-public sealed record ConvNode(LayerWeight Weight, float[]? Bias, long KernelSize, long Stride, long Padding, long Dilation,
+internal sealed record ConvNode(LayerWeight Weight, float[]? Bias, long KernelSize, long Stride, long Padding, long Dilation,
     long Groups, int Bitw, int Bita, long AlphaEntries, Value LayerInput) : Node
 {
     public long OutChannels => Weight.Dims[0];
@@ -55,7 +55,7 @@ public sealed record ConvNode(LayerWeight Weight, float[]? Bias, long KernelSize
 /// A fully connected layer y = x W^T + b on a PACT-ed input. With `rescale` the eval forward keeps the weight
 /// unscaled and Bias is already divided by the SAT factor (LogitScale = s: the logits are the training logits / s).
 /// </summary>
-public sealed record LinearNode(LayerWeight Weight, float[]? Bias, double LogitScale, int Bitw, int Bita, long AlphaEntries,
+internal sealed record LinearNode(LayerWeight Weight, float[]? Bias, double LogitScale, int Bitw, int Bita, long AlphaEntries,
     Value LayerInput) : Node
 {
     public long OutFeatures => Weight.Dims[0];
@@ -67,7 +67,7 @@ public sealed record LinearNode(LayerWeight Weight, float[]? Bias, double LogitS
 /// under stats_sharing, where the shared SharedGamma/SharedBeta follow), and the same as y = Scale x + Shift per
 /// channel (computed in double, as the fused kernels use it). Name is the SwitchableBatchNorm2d; CopyName the copy.
 /// </summary>
-public sealed record BatchNormNode(int CopyIndex, string CopyName, float[] Mean, float[] Variance, double Eps,
+internal sealed record BatchNormNode(int CopyIndex, string CopyName, float[] Mean, float[] Variance, double Eps,
     float[]? Gamma, float[]? Beta, float[]? SharedGamma, float[]? SharedBeta, float[] Scale, float[] Shift) : Node
 {
     /// <summary>Parameters of the active copy itself (2C when it has an affine, else 0).</summary>
@@ -75,16 +75,16 @@ public sealed record BatchNormNode(int CopyIndex, string CopyName, float[] Mean,
 }
 
 /// <summary>A per-channel y = Scale x + Shift: a batch norm after folding (GraphPasses.FoldBatchNorm).</summary>
-public sealed record AffineNode(float[] Scale, float[] Shift) : Node;
+internal sealed record AffineNode(float[] Scale, float[] Shift) : Node;
 
 /// <summary>max(x, 0), or min(max(x, 0), Max) for ReLU6.</summary>
-public sealed record ReluNode(float? Max = null) : Node;
+internal sealed record ReluNode(float? Max = null) : Node;
 
 /// <summary>Elementwise sum of two values of one shape (a residual connection).</summary>
-public sealed record AddNode : Node;
+internal sealed record AddNode : Node;
 
 /// <summary>Average pooling: global (to [C, 1, 1]) or with a square kernel and stride, no padding.</summary>
-public sealed record AvgPoolNode(bool Global, long KernelSize = 0, long Stride = 0) : Node;
+internal sealed record AvgPoolNode(bool Global, long KernelSize = 0, long Stride = 0) : Node;
 
 /// <summary>[C, H, W] to [C * H * W].</summary>
-public sealed record FlattenNode : Node;
+internal sealed record FlattenNode : Node;

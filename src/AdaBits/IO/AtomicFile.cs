@@ -1,7 +1,7 @@
 namespace AdaBits.IO;
 
 /// <summary>The steps of a temp-file-then-rename write, where a fault can strike.</summary>
-public enum WriteStage
+internal enum WriteStage
 {
     /// <summary>The content has been written to the temporary file (a fault here stands for a write that ran out of space).</summary>
     Write,
@@ -18,7 +18,7 @@ public enum WriteStage
 /// An I/O failure becomes one <see cref="IOException"/> line naming the file. Tests build a writer with a
 /// fault, called at every <see cref="WriteStage"/> with the temporary path, to make any step fail.
 /// </summary>
-public sealed class AtomicWriter
+internal sealed class AtomicWriter
 {
     /// <summary>The writer without faults that everything uses unless given another.</summary>
     public static AtomicWriter Default { get; } = new();
@@ -75,7 +75,7 @@ public sealed class AtomicWriter
 }
 
 /// <summary>Writes through <see cref="AtomicWriter.Default"/>.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void Write(string path, Action<string> writeTo) => AtomicWriter.Default.Write(path, writeTo);
 

@@ -4,7 +4,7 @@ using System.Text;
 namespace AdaBits.IO;
 
 /// <summary>A run folder is in use by another live run (the message names its pid and host).</summary>
-public sealed class RunLockedException(string message) : IOException(message);
+internal sealed class RunLockedException(string message) : IOException(message);
 
 /// <summary>
 /// The lock of a run folder: the file run.lock, made with create-new (atomic on a local file system) and
@@ -12,7 +12,7 @@ public sealed class RunLockedException(string message) : IOException(message);
 /// same checkpoints. A lock whose process is gone (same host, pid not running: a run that was killed) is taken
 /// over with a notice; a lock of another host cannot be checked and is refused. Disposing releases it.
 /// </summary>
-public sealed class RunLock : IDisposable
+internal sealed class RunLock : IDisposable
 {
     public const string FileName = "run.lock";
 

@@ -20,7 +20,7 @@ public enum InitScheme
     SatScale,
 }
 
-public static class InitSchemes
+internal static class InitSchemes
 {
     public static readonly IReadOnlyList<string> Names = ["reference", "sat_scale"];
 

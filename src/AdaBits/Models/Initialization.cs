@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Models;
 
 /// <summary>The reference's reset_parameters (§4.5), applied to every submodule, and the <c>init</c> schemes built on it.</summary>
-public static class Initialization
+internal static class Initialization
 {
     /// <summary>reset_parameters under <paramref name="scheme"/>.</summary>
     public static void Apply(nn.Module model, InitScheme scheme)

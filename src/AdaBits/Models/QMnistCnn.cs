@@ -56,7 +56,7 @@ public sealed class QMnistCnn : nn.Module<Tensor, Tensor>, ILowerable
         ("2", nn.ReLU(inplace: true)));
 
     /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         var y = graph.Lower(avgpool, graph.Lower(body, graph.Lower(head, input)));
         return graph.Lower(classifier, graph.Flatten("flatten", y));

@@ -76,7 +76,7 @@ public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>, ILowerable
     }
 
     /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         var y = graph.Lower(avgpool, blocks.Aggregate(graph.Lower(head, input), (v, b) => graph.Lower(b, v)));
         return graph.Lower(classifier, graph.Flatten("flatten", y));
@@ -87,7 +87,7 @@ public sealed class QMobileNetV1 : nn.Module<Tensor, Tensor>, ILowerable
 /// MobileNet V1 block: depthwise 3x3 conv (stride s) -> SBN -> ReLU -> pointwise 1x1 conv -> SBN -> ReLU.
 /// Keys: body.{0,1,3,4}.*.
 /// </summary>
-public sealed class QDepthwiseSeparableConv : nn.Module<Tensor, Tensor>, ILowerable
+internal sealed class QDepthwiseSeparableConv : nn.Module<Tensor, Tensor>, ILowerable
 {
     readonly Sequential body;
 

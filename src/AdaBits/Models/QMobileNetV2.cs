@@ -88,7 +88,7 @@ public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>, ILowerable
     }
 
     /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         var y = graph.Lower(avgpool, graph.Lower(tail, blocks.Aggregate(graph.Lower(head, input), (v, b) => graph.Lower(b, v))));
         return graph.Lower(classifier, graph.Flatten("flatten", y));
@@ -100,7 +100,7 @@ public sealed class QMobileNetV2 : nn.Module<Tensor, Tensor>, ILowerable
 /// conv (stride s) -> SBN -> ReLU -> project 1x1 conv -> SBN (no ReLU); plus the input when stride is 1
 /// and the channels match. Keys: body.{0..7}.* (expansion != 1) or body.{0,1,3,4}.* (expansion 1).
 /// </summary>
-public sealed class QInvertedResidual : nn.Module<Tensor, Tensor>, ILowerable
+internal sealed class QInvertedResidual : nn.Module<Tensor, Tensor>, ILowerable
 {
     readonly Sequential body;
 

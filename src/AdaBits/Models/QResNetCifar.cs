@@ -90,7 +90,7 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>, ILowerable
     QuantOptions Options { get; }
 
     /// <summary>The trunk, then global average pooling, flatten and the classifier.</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         var y = graph.Lower(avgpool, blocks.Aggregate(graph.Lower(head, input), (v, b) => graph.Lower(b, v)));
         return graph.Lower(classifier, graph.Flatten("flatten", y));
@@ -99,7 +99,7 @@ public sealed class QResNetCifar : nn.Module<Tensor, Tensor>, ILowerable
 }
 
 /// <summary>Basic residual block: conv-BN-ReLU-conv-BN plus identity or projection shortcut, then ReLU.</summary>
-public sealed class QBasicBlock : nn.Module<Tensor, Tensor>, ILowerable
+internal sealed class QBasicBlock : nn.Module<Tensor, Tensor>, ILowerable
 {
     readonly Sequential body;
     readonly Sequential? shortcut;

@@ -1,7 +1,7 @@
 namespace AdaBits.Models;
 
 /// <summary>Channel-count rounding for width multipliers (the reference's round_width, §2.8).</summary>
-public static class Widths
+internal static class Widths
 {
     /// <summary>
     /// round_width(width, wm, width_divisor, min_width): with wm 0 the width is returned unchanged; otherwise

@@ -6,7 +6,7 @@ namespace AdaBits.Modules;
 /// batch norm's and the conv's <c>call</c>, so forward hooks would not see them; the profiler needs every
 /// layer called. Results are the same either way (the fused path is exact); only the speed differs.
 /// </summary>
-public static class FusionSuppression
+internal static class FusionSuppression
 {
     [ThreadStatic] static int depth;
 

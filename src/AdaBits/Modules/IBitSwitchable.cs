@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Modules;
 
 /// <summary>A module whose behaviour depends on the active bit-width.</summary>
-public interface IBitSwitchable
+internal interface IBitSwitchable
 {
     Bits Bits { get; set; }
 }

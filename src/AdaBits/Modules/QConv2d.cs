@@ -72,7 +72,7 @@ public sealed class QConv2d : QuantizedLayer, ILowerable
     }
 
     /// <summary>SAME padding (if set), the input's PACT, the convolution; a 0-bit conv passes its (padded) input on.</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         string name = graph.NameOf(this);
         var x = input;

@@ -44,7 +44,7 @@ public sealed class QLinear : QuantizedLayer, ILowerable
     }
 
     /// <summary>The input's PACT, then the layer as its eval forward computes it (the bias divided by s under rescale).</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         string name = graph.NameOf(this);
         var (bitw, bita) = EffectiveBits();

@@ -83,7 +83,7 @@ public sealed class SwitchableBatchNorm2d : nn.Module<Tensor, Tensor>, IBitSwitc
     }
 
     /// <summary>The active copy in eval mode: its statistics and parameters, and the folded per-channel affine.</summary>
-    public Value Lower(GraphBuilder graph, Value input)
+    Value ILowerable.Lower(GraphBuilder graph, Value input)
     {
         if (input.Channels != NumFeatures)
             throw new InvalidOperationException($"{graph.NameOf(this)}: expects {NumFeatures} channels, got {input.Channels}");

@@ -5,7 +5,7 @@ using ScottPlot;
 namespace AdaBits.Plotting;
 
 /// <summary>The staircases of the three schemes side by side, one panel each, like the reference's scheme plots.</summary>
-public static class SchemePlot
+internal static class SchemePlot
 {
     public static void SavePng(TransferFunction f, string path, int panelWidth = 420, int height = 420)
     {

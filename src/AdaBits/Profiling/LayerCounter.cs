@@ -10,7 +10,7 @@ namespace AdaBits.Profiling;
 /// reference prints it with its parameters counted twice and leaves it out of the totals): MACs N·C·H·W,
 /// params 2C when affine else 0, BitOPs MACs·1024·1e-9, bytes 4e-6·params, kept out of the totals.
 /// </summary>
-public static class LayerCounter
+internal static class LayerCounter
 {
     const int FullPrecision = 32;
 

@@ -4,7 +4,7 @@ using AdaBits.Data;
 namespace AdaBits.Profiling;
 
 /// <summary>The image a config's model sees, without loading the data set: channels and square size.</summary>
-public static class ProfileInput
+internal static class ProfileInput
 {
     /// <summary>
     /// image_size when the config sets it, else the data set's (28 for MNIST/FashionMNIST, 32 for CIFAR10,

@@ -3,13 +3,13 @@ using System.Text;
 
 namespace AdaBits.Quantization;
 
-public enum QuantView { Activation, Weight }
+internal enum QuantView { Activation, Weight }
 
 /// <summary>
 /// The quantizer's transfer function sampled for display: activation view q(x) on [0, 1], weight view
 /// 2 q((x + 1) / 2) - 1 on [-1, 1] (what the reference's scheme plots show).
 /// </summary>
-public sealed record TransferFunction(int Bits, QuantView View, float[] X, IReadOnlyDictionary<QuantScheme, float[]> Y)
+internal sealed record TransferFunction(int Bits, QuantView View, float[] X, IReadOnlyDictionary<QuantScheme, float[]> Y)
 {
     public const int DefaultSamples = 1001;
 

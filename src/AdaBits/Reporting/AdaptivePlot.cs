@@ -4,13 +4,13 @@ using ScottPlot;
 namespace AdaBits.Reporting;
 
 /// <summary>One request of an adaptive run: when it started (s), its latency, the bit-width it ran at, whether the load was on.</summary>
-public sealed record AdaptiveSample(double Seconds, double Ms, int Bits, bool Load);
+internal sealed record AdaptiveSample(double Seconds, double Ms, int Bits, bool Load);
 
 /// <summary>
 /// The PNG of `adabits bench adaptive`: request latency over time with the budget line, and below it the
 /// bit-width the runner chose; the spans where the background load ran are shaded in both.
 /// </summary>
-public static class AdaptivePlot
+internal static class AdaptivePlot
 {
     public static void Write(string path, IReadOnlyList<AdaptiveSample> samples, double budgetMs, IReadOnlyList<(double From, double To)> loadSpans,
         string title, AtomicWriter? writer = null)

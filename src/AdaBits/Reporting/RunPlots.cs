@@ -7,7 +7,7 @@ namespace AdaBits.Reporting;
 /// The PNG plots of a run folder (plots/): loss and top-1 per bit-width per epoch, accuracy against
 /// GBitOPs and model size (one point per bit-width), and the learned clipping levels.
 /// </summary>
-public static class RunPlots
+internal static class RunPlots
 {
     public const string Folder = "plots";
 

@@ -6,13 +6,13 @@ using static TorchSharp.torch;
 namespace AdaBits.Reporting;
 
 /// <summary>One metrics.jsonl line.</summary>
-public sealed record EpochRecord(int Epoch, string Phase, string Bits, double Loss, double Top1Error, double Top5Error);
+internal sealed record EpochRecord(int Epoch, string Phase, string Bits, double Loss, double Top1Error, double Top5Error);
 
 /// <summary>Per bit-width figures of results.json and profile.json, keyed as bits_list writes them.</summary>
-public sealed record BitsSummary(string Bits, double? Top1, double? Top5, double? Loss, double? GBitOps, double? MBytes, double? LatencyMs);
+internal sealed record BitsSummary(string Bits, double? Top1, double? Top5, double? Loss, double? GBitOps, double? MBytes, double? LatencyMs);
 
 /// <summary>What a run folder holds, read back for plots and the report.</summary>
-public sealed class RunRecords
+internal sealed class RunRecords
 {
     public string RunDir { get; }
     public IReadOnlyList<EpochRecord> Epochs { get; }

@@ -8,7 +8,7 @@ using AdaBits.Quantization;
 namespace AdaBits.Reporting;
 
 /// <summary>report.md of a run folder: config summary, the per-bit-width table and the plots.</summary>
-public static class RunReport
+internal static class RunReport
 {
     public const string FileName = "report.md";
 

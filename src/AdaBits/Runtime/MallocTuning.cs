@@ -7,7 +7,7 @@ namespace AdaBits.Runtime;
 /// activation-sized buffers are mapped and unmapped every step and page faults dominate (platform notes:
 /// an epoch went from 11.3 s to 7.6 s). Call once at start-up, before tensors are made.
 /// </summary>
-public static partial class MallocTuning
+internal static partial class MallocTuning
 {
     const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
 

@@ -4,10 +4,10 @@ using AdaBits.Modules;
 namespace AdaBits.Study;
 
 /// <summary>One training run of a variant: its key=value overrides, and the bit-widths it reports (null: its whole bits_list).</summary>
-public sealed record VariantPart(IReadOnlyList<string> Overrides, IReadOnlyList<Bits>? Reports = null);
+internal sealed record VariantPart(IReadOnlyList<string> Overrides, IReadOnlyList<Bits>? Reports = null);
 
 /// <summary>A variant of a claim: usually one run; individually trained models are one run per bit-width.</summary>
-public sealed record StudyVariant(string Name, IReadOnlyList<VariantPart> Parts)
+internal sealed record StudyVariant(string Name, IReadOnlyList<VariantPart> Parts)
 {
     public StudyVariant(string name, params string[] overrides) : this(name, [new VariantPart(overrides)]) { }
 
@@ -18,7 +18,7 @@ public sealed record StudyVariant(string Name, IReadOnlyList<VariantPart> Parts)
 /// A claim made concrete for a base config: its variants, the baseline the others are compared with, the
 /// bit-widths the verdict looks at, how the budget is matched, or why the claim cannot run on this config.
 /// </summary>
-public sealed record ClaimPlan(Claim Claim, IReadOnlyList<StudyVariant> Variants, string Baseline, IReadOnlyList<Bits> Judged,
+internal sealed record ClaimPlan(Claim Claim, IReadOnlyList<StudyVariant> Variants, string Baseline, IReadOnlyList<Bits> Judged,
     string Notes, string? Skipped = null)
 {
     public IEnumerable<StudyVariant> Claimed => Variants.Where(v => v.Name != Baseline);
@@ -27,10 +27,10 @@ public sealed record ClaimPlan(Claim Claim, IReadOnlyList<StudyVariant> Variants
 }
 
 /// <summary>A claim of the SAT / AdaBits papers (or of the methods that followed them), tested by <see cref="StudyRunner"/>.</summary>
-public sealed record Claim(string Id, string Title, string Statement, ClaimKind Kind, Func<TrainConfig, ClaimPlan> Plan);
+internal sealed record Claim(string Id, string Title, string Statement, ClaimKind Kind, Func<TrainConfig, ClaimPlan> Plan);
 
 /// <summary>The claims C1-C6, as controlled experiments on a config's data and model.</summary>
-public static class StudyClaims
+internal static class StudyClaims
 {
     public static IReadOnlyList<Claim> All { get; } =
     [

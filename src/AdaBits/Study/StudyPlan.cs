@@ -9,7 +9,7 @@ namespace AdaBits.Study;
 /// its whole effective config, so two claims that need the same run (a baseline equal to the config) share it,
 /// and a study re-run with other --seeds or --only finds the runs it already has.
 /// </summary>
-public sealed record SubRun(string Dir, TrainConfig Config, int Seed, IReadOnlyList<string> Overrides)
+internal sealed record SubRun(string Dir, TrainConfig Config, int Seed, IReadOnlyList<string> Overrides)
 {
     public string Name => Path.GetFileName(Dir);
 
@@ -18,7 +18,7 @@ public sealed record SubRun(string Dir, TrainConfig Config, int Seed, IReadOnlyL
 }
 
 /// <summary>The claims to run, made concrete for a base config, and the sub-runs they need (seed-major order).</summary>
-public sealed class StudyPlan
+internal sealed class StudyPlan
 {
     public const string RunsFolder = "runs";
 

@@ -12,7 +12,7 @@ namespace AdaBits.Study;
 /// study.md of a study folder: the setting, the verdict rule, per claim its variants, a table (mean ± standard
 /// deviation of top-1 over seeds per bit-width, wall time per seed), a plot and the verdict; then every sub-run.
 /// </summary>
-public static class StudyReport
+internal static class StudyReport
 {
     public const string FileName = "study.md";
     const string PlotsFolder = "plots";

@@ -4,19 +4,19 @@ using AdaBits.Modules;
 namespace AdaBits.Study;
 
 /// <summary>One variant's top-1 per bit-width over the seeds, and its wall time per seed (all its runs).</summary>
-public sealed record VariantRow(StudyVariant Variant, IReadOnlyDictionary<string, SeedStats> Top1, SeedStats Seconds);
+internal sealed record VariantRow(StudyVariant Variant, IReadOnlyDictionary<string, SeedStats> Top1, SeedStats Seconds);
 
 /// <summary>A claimed variant against the baseline at the judged bit-widths, and the verdict.</summary>
-public sealed record VariantVerdict(StudyVariant Variant, Outcome Outcome, IReadOnlyList<BitComparison> Compared);
+internal sealed record VariantVerdict(StudyVariant Variant, Outcome Outcome, IReadOnlyList<BitComparison> Compared);
 
 /// <summary>A claim's table, verdicts and the one-sentence summary of them.</summary>
-public sealed record ClaimResult(ClaimPlan Plan, IReadOnlyList<string> BitsOrder, IReadOnlyList<VariantRow> Rows, IReadOnlyList<VariantVerdict> Verdicts)
+internal sealed record ClaimResult(ClaimPlan Plan, IReadOnlyList<string> BitsOrder, IReadOnlyList<VariantRow> Rows, IReadOnlyList<VariantVerdict> Verdicts)
 {
     public string Sentence => StudyResults.Sentence(this);
 }
 
 /// <summary>Aggregates the sub-runs' results.json into per-claim statistics over the seeds.</summary>
-public static class StudyResults
+internal static class StudyResults
 {
     public static IReadOnlyList<ClaimResult> Of(StudyPlan plan, IReadOnlyList<SubRunResult> results)
     {

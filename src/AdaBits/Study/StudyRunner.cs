@@ -5,10 +5,10 @@ using AdaBits.Training;
 namespace AdaBits.Study;
 
 /// <summary>How a sub-run ended in this invocation.</summary>
-public enum SubRunStatus { Trained, Skipped, Failed }
+internal enum SubRunStatus { Trained, Skipped, Failed }
 
 /// <summary>A sub-run's outcome: its run folder read back (null when it failed) and, on failure, the one-line reason.</summary>
-public sealed record SubRunResult(SubRun Run, SubRunStatus Status, RunRecords? Records, string? Error = null)
+internal sealed record SubRunResult(SubRun Run, SubRunStatus Status, RunRecords? Records, string? Error = null)
 {
     public double Seconds => Records?.Seconds ?? double.NaN;
 }
@@ -22,7 +22,7 @@ public sealed record SubRunResult(SubRun Run, SubRunStatus Status, RunRecords? R
 /// sub-run's checkpoint (the same command resumes). Given a terminal (<paramref name="live"/>), the sub-run's
 /// live progress bar is drawn there too, after its [i/n].
 /// </summary>
-public sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal? stop = null, TextWriter? live = null, int liveWidth = 120)
+internal sealed class StudyRunner(StudyPlan plan, Action<string> line, StopSignal? stop = null, TextWriter? live = null, int liveWidth = 120)
 {
     public IReadOnlyList<SubRunResult> Run()
     {

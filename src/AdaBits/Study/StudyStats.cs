@@ -3,7 +3,7 @@ using System.Globalization;
 namespace AdaBits.Study;
 
 /// <summary>Mean and sample standard deviation of one variant's top-1 at one bit-width, over the seeds that finished.</summary>
-public readonly record struct SeedStats(double Mean, double Std, int N)
+internal readonly record struct SeedStats(double Mean, double Std, int N)
 {
     /// <summary>Sample standard deviation (n - 1): with one seed it is undefined (NaN), not zero.</summary>
     public static SeedStats Of(IReadOnlyCollection<double> values)
@@ -20,10 +20,10 @@ public readonly record struct SeedStats(double Mean, double Std, int N)
         : string.Create(CultureInfo.InvariantCulture, $"{Mean:F4} ± {Std:F4}");
 }
 
-public enum Outcome { Holds, DoesNotHold, Inconclusive }
+internal enum Outcome { Holds, DoesNotHold, Inconclusive }
 
 /// <summary>What a claim says of its variant against the baseline.</summary>
-public enum ClaimKind
+internal enum ClaimKind
 {
     /// <summary>The variant's top-1 is higher.</summary>
     Better,
@@ -32,7 +32,7 @@ public enum ClaimKind
 }
 
 /// <summary>One bit-width's comparison: the variant's and the baseline's statistics and what the rule makes of them.</summary>
-public sealed record BitComparison(string Bits, SeedStats Variant, SeedStats Baseline)
+internal sealed record BitComparison(string Bits, SeedStats Variant, SeedStats Baseline)
 {
     public double Difference => Variant.Mean - Baseline.Mean;
 
@@ -51,7 +51,7 @@ public sealed record BitComparison(string Bits, SeedStats Variant, SeedStats Bas
 /// holds when not worse at more than half, does not hold when worse at more than half (else inconclusive).
 /// Fewer than two seeds on either side leave the noise unknown: inconclusive.
 /// </summary>
-public static class VerdictRule
+internal static class VerdictRule
 {
     public const string Text =
         "At each judged bit-width, d = mean top-1 of the variant - mean top-1 of the baseline (over seeds) is " +

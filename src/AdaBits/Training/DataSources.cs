@@ -4,7 +4,7 @@ using AdaBits.Data;
 namespace AdaBits.Training;
 
 /// <summary>The data sets and transforms a config names, fetched when a downloadable set is missing.</summary>
-public static class DataSources
+internal static class DataSources
 {
     public const int Val50kHeldOut = 50_000;
 

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Training;
 
 /// <summary>One bit-width of the joint step, in the order the step trains it, and the bit-width whose output teaches it (null: plain CE).</summary>
-public readonly record struct DistillStep(Bits Bits, Bits? Teacher);
+internal readonly record struct DistillStep(Bits Bits, Bits? Teacher);
 
 /// <summary>
 /// Distillation across the bit-widths of one joint step (distill: highest | fp | recursive): a teacher's
@@ -12,7 +12,7 @@ public readonly record struct DistillStep(Bits Bits, Bits? Teacher);
 /// (1 - w) CE + w T^2 KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al.; T^2 keeps the soft term's
 /// gradient on the scale of the hard one's as T changes). The teacher's own loss stays plain CE.
 /// </summary>
-public static class Distillation
+internal static class Distillation
 {
     /// <summary>
     /// The step's order and teachers. none: bits as given, no teachers. Otherwise the bit-widths run from the

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Training;
 
 /// <summary>One epoch's loss and top-k errors at one bit-width, after the reference's meters (§5.6).</summary>
-public sealed record BitsMetrics(double Loss, IReadOnlyDictionary<int, double> TopError, long Samples)
+internal sealed record BitsMetrics(double Loss, IReadOnlyDictionary<int, double> TopError, long Samples)
 {
     /// <summary>A distilled bit-width's mean KL term (before its weight and T^2) over the epoch; null when it has no teacher.</summary>
     public double? DistillKl { get; init; }
@@ -18,7 +18,7 @@ public sealed record BitsMetrics(double Loss, IReadOnlyDictionary<int, double> T
 /// Accumulates one epoch at one bit-width: the loss as the unweighted mean of per-batch means and
 /// top-k errors per sample, as the reference's ScalarMeters do. Counts stay exact integers.
 /// </summary>
-public sealed class EpochMeter(IReadOnlyList<int> topk)
+internal sealed class EpochMeter(IReadOnlyList<int> topk)
 {
     double lossSum, klSum;
     long batches, samples, klBatches;

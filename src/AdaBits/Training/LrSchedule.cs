@@ -6,7 +6,7 @@ namespace AdaBits.Training;
 /// num_epochs epochs run (epoch indices 0..E-1, step indices 0..E*nB-1, so schedules reach their end), and
 /// linear_decaying / cos_annealing work (both crashed there).
 /// </summary>
-public sealed class LrSchedule
+internal sealed class LrSchedule
 {
     public static readonly string[] Names =
         ["multistep", "multistep_iter", "exp_decaying", "exp_decaying_iter", "linear_decaying", "cos_annealing", "cos_annealing_iter"];

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Training;
 
 /// <summary>Builds the model a config's `model` key names, shaped for the data set's images and classes.</summary>
-public static class ModelFactory
+internal static class ModelFactory
 {
     public static readonly string[] Names =
         ["models.q_resnet_cifar", "models.q_mnist_cnn", "models.q_mobilenet_v1", "models.q_mobilenet_v2"];

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Training;
 
 /// <summary>A run stopped because a loss, a gradient or the model's state is not finite (one-line message).</summary>
-public sealed class NonFiniteException(string message) : Exception(message);
+internal sealed class NonFiniteException(string message) : Exception(message);
 
 /// <summary>
 /// The non-finite guard of training (nan_policy): a NaN or infinite loss or gradient at any bit-width either

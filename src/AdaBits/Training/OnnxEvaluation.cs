@@ -10,14 +10,14 @@ using static TorchSharp.torch;
 namespace AdaBits.Training;
 
 /// <summary>What eval-onnx measures: accuracy of the ONNX model and its top-1 agreement with the TorchSharp model.</summary>
-public sealed record OnnxEvalResult(Bits Bits, int Samples, double Top1, double Top5, double Agreement,
+internal sealed record OnnxEvalResult(Bits Bits, int Samples, double Top1, double Top5, double Agreement,
     double OnnxSeconds, double TorchSeconds, string Checkpoint);
 
 /// <summary>
 /// Runs an exported model with ONNX Runtime (by default basic graph optimizations, so the numbers are the graph's) on a
 /// config's validation set, in batches of batch_size, next to the TorchSharp model at the same bit-width.
 /// </summary>
-public static class OnnxEvaluation
+internal static class OnnxEvaluation
 {
     public static SessionOptions Options(GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_BASIC) =>
         new() { GraphOptimizationLevel = level };

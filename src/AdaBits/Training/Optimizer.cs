@@ -9,7 +9,7 @@ namespace AdaBits.Training;
 /// reference (§5.8), with one learning rate the schedule sets each step. State is kept as tensors and
 /// saved in PyTorch's optimizer state_dict layout (state by parameter index, param_groups with initial_lr).
 /// </summary>
-public abstract class Optimizer : IDisposable
+internal abstract class Optimizer : IDisposable
 {
     protected readonly Parameter[] Params;
     protected readonly double[] WeightDecays;
@@ -94,7 +94,7 @@ public abstract class Optimizer : IDisposable
 }
 
 /// <summary>SGD as PyTorch: d = g + wd p; buf = mu buf + d (buf = d at first); nesterov d += mu buf, else d = buf; p -= lr d.</summary>
-public sealed class Sgd(IEnumerable<Parameter> parameters, double lr, double momentum, bool nesterov, Func<Parameter, double> weightDecay)
+internal sealed class Sgd(IEnumerable<Parameter> parameters, double lr, double momentum, bool nesterov, Func<Parameter, double> weightDecay)
     : Optimizer(parameters, lr, weightDecay)
 {
     readonly Tensor?[] buffers = new Tensor?[parameters.Count()];
@@ -133,7 +133,7 @@ public sealed class Sgd(IEnumerable<Parameter> parameters, double lr, double mom
 }
 
 /// <summary>RMSprop as PyTorch (not centered): v = a v + (1-a) g^2; step g / (sqrt v + eps), through momentum when set.</summary>
-public sealed class RmsProp(IEnumerable<Parameter> parameters, double lr, double alpha, double eps, double momentum, double weightDecay)
+internal sealed class RmsProp(IEnumerable<Parameter> parameters, double lr, double alpha, double eps, double momentum, double weightDecay)
     : Optimizer(parameters, lr, _ => weightDecay)
 {
     readonly Tensor?[] squareAvg = new Tensor?[parameters.Count()];

@@ -4,7 +4,7 @@ namespace AdaBits.Training;
 /// Where a run's lines go: the console and, once the run folder exists, train.log. Progress lines are
 /// redrawn in place on a terminal and printed as plain lines otherwise.
 /// </summary>
-public sealed class RunLog : IDisposable
+internal sealed class RunLog : IDisposable
 {
     readonly TextWriter console;
     readonly bool interactive;

@@ -10,7 +10,7 @@ namespace AdaBits.Training;
 /// The machine-readable outputs of a run folder: metrics.jsonl (one object per epoch, phase and bit-width)
 /// and results.json (the best model's validation numbers per bit-width).
 /// </summary>
-public static class RunOutputs
+internal static class RunOutputs
 {
     public const string MetricsFile = "metrics.jsonl";
     public const string ResultsFile = "results.json";

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace AdaBits.Training;
 
 /// <summary>The run was asked to stop (a signal, or a test's hook) and wrote a checkpoint first; ExitCode is 128 + the signal.</summary>
-public sealed class TrainingStopped(string message, int exitCode) : OperationCanceledException(message)
+internal sealed class TrainingStopped(string message, int exitCode) : OperationCanceledException(message)
 {
     public int ExitCode { get; } = exitCode;
 }
@@ -13,7 +13,7 @@ public sealed class TrainingStopped(string message, int exitCode) : OperationCan
 /// is only recorded, so the trainer finishes its step, writes a checkpoint with the position inside the epoch
 /// and exits with 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once with that code.
 /// </summary>
-public sealed partial class StopSignal : IDisposable
+internal sealed partial class StopSignal : IDisposable
 {
     public const int SigIntExit = 130, SigTermExit = 143;
 

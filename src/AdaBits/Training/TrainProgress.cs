@@ -4,7 +4,7 @@ using AdaBits.Modules;
 namespace AdaBits.Training;
 
 /// <summary>Where training stands within an epoch: written as a plain line (logs, pipes) or a live bar (terminals).</summary>
-public sealed record TrainProgress(int Epoch, int Epochs, int Step, int Steps, IReadOnlyList<(Bits Bits, double Loss)> Losses,
+internal sealed record TrainProgress(int Epoch, int Epochs, int Step, int Steps, IReadOnlyList<(Bits Bits, double Loss)> Losses,
     double Lr, double ImagesPerSecond, double EtaSeconds, long Skipped = 0)
 {
     string LossText => string.Join(" ", Losses.Select(l => $"{l.Bits}:{l.Loss:F4}"));

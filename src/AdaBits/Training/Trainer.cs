@@ -15,7 +15,7 @@ using static TorchSharp.torch;
 namespace AdaBits.Training;
 
 /// <summary>What a finished run reports: the best model's validation numbers per bit-width.</summary>
-public sealed record RunResult(string RunDir, int BestEpoch, IReadOnlyDictionary<Bits, BitsMetrics> Val, double Seconds);
+internal sealed record RunResult(string RunDir, int BestEpoch, IReadOnlyDictionary<Bits, BitsMetrics> Val, double Seconds);
 
 /// <summary>
 /// The training pipeline of the reference's train.py (§5): joint adaptive training (every bit-width of
@@ -25,7 +25,7 @@ public sealed record RunResult(string RunDir, int BestEpoch, IReadOnlyDictionary
 /// validation loss is computed on training-scale logits. Added: distillation between the step's bit-widths
 /// (<see cref="Distillation"/>) and a full-precision first stage in the same run (<see cref="TwoStage"/>).
 /// </summary>
-public sealed class Trainer : IDisposable
+internal sealed class Trainer : IDisposable
 {
     public const string LatestCheckpoint = "latest_checkpoint.pt";
     public const string BestModel = "best_model.pt";

@@ -5,7 +5,7 @@ using AdaBits.Modules;
 namespace AdaBits.Training;
 
 /// <summary>A two-stage run's stage 1 as its run folder's results.json records it: where, how long, its best epoch and validation ("val", as JSON).</summary>
-public sealed record StageSummary(string RunDir, int Epochs, int BestEpoch, string Expanded, string ValJson, double Seconds);
+internal sealed record StageSummary(string RunDir, int Epochs, int BestEpoch, string Expanded, string ValJson, double Seconds);
 
 /// <summary>
 /// fp_pretrain_epochs: N: the papers' recipe (a full-precision model first, then AdaBits from it) in one run.
@@ -15,7 +15,7 @@ public sealed record StageSummary(string RunDir, int Epochs, int BestEpoch, stri
 /// fp_pretrained_file expands a file, and stage 2, the run folder itself, trains jointly for num_epochs epochs.
 /// A stage-1 folder with results.json is done; until then the run resumes stage 1.
 /// </summary>
-public static class TwoStage
+internal static class TwoStage
 {
     /// <summary>The stage-1 folder's name, and the "stage" written in its metrics and results.</summary>
     public const string FpStage = "fp_pretrain";

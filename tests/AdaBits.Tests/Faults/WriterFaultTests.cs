@@ -16,11 +16,13 @@ public class WriterFaultTests() : TempFolderTests("adabits-writer-tests-")
     });
 
     [Theory]
-    [InlineData(WriteStage.Write)]
-    [InlineData(WriteStage.Flush)]
-    [InlineData(WriteStage.Rename)]
-    public void A_failed_write_keeps_the_previous_file_and_no_temporary_one(WriteStage stage)
+    [InlineData(nameof(WriteStage.Write))]
+    [InlineData(nameof(WriteStage.Flush))]
+    [InlineData(nameof(WriteStage.Rename))]
+    public void A_failed_write_keeps_the_previous_file_and_no_temporary_one(string stageName)
     {
+        // by name: a public test method cannot take the library's internal enum
+        var stage = Enum.Parse<WriteStage>(stageName);
         string path = Path.Combine(dir, "results.json");
         File.WriteAllText(path, "old");
         var e = Assert.Throws<IOException>(() => FailingAt(stage).WriteAllText(path, "new content"));
@@ -49,11 +51,12 @@ public class WriterFaultTests() : TempFolderTests("adabits-writer-tests-")
     }
 
     [Theory]
-    [InlineData(WriteStage.Write)]
-    [InlineData(WriteStage.Flush)]
-    [InlineData(WriteStage.Rename)]
-    public void Checkpoint_writes_failing_in_epoch_two_leave_epoch_ones_files_and_the_run_resumes(WriteStage stage)
+    [InlineData(nameof(WriteStage.Write))]
+    [InlineData(nameof(WriteStage.Flush))]
+    [InlineData(nameof(WriteStage.Rename))]
+    public void Checkpoint_writes_failing_in_epoch_two_leave_epoch_ones_files_and_the_run_resumes(string stageName)
     {
+        var stage = Enum.Parse<WriteStage>(stageName);
         var cfg = RunFolder.Load(RunFolder.WriteConfig(dir, "disk" + stage, epochs: 2, trainLimit: 256, valLimit: 128));
         RunFolder.Train(cfg with { NumEpochs = 1 });
         string latest = Path.Combine(cfg.RunDir, Trainer.LatestCheckpoint);
