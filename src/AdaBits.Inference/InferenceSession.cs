@@ -80,7 +80,8 @@ public sealed unsafe class InferenceSession : IDisposable
         imagesPerPass = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, team.Size);
     }
 
-    /// <summary>Working bytes per image of the widest layer (input codes, output codes and floats, residual floats).</summary>
+    /// <summary>Images per pass: the L2 budget of the team's cores over the widest layer's bytes per image (input
+    /// codes and floats, output codes and floats, residual floats).</summary>
     static int PassImages(InferenceModel model, int threads)
     {
         const long budget = 768 << 10; // per core: most of a 1 MB L2 (Zen 4 and Zen 5)

@@ -278,4 +278,31 @@ public sealed class ImageFolderTests() : TempFolderTests("adabits-imagefolder-te
         var (train, val) = DataSources.Load(config, _ => { }, needTrain: true);
         Assert.Equal((0, 3), (train!.Count, val.Count));   // fewer than 50 000 training images: nothing left
     }
+
+    /// <summary>Netpbm files, which ImageFolder lists and SkiaSharp cannot decode: binary and ASCII, grey and colour,
+    /// a comment in the header, and a smaller maxval scaled as Pillow does (round(v / maxval * 255), half to even).</summary>
+    [Fact]
+    public void NetpbmImagesDecodeAndTiffIsAClearError()
+    {
+        string P(string name, string header, byte[] samples)
+        {
+            string path = Path.Combine(dir, name);
+            File.WriteAllBytes(path, [.. System.Text.Encoding.ASCII.GetBytes(header), .. samples]);
+            return path;
+        }
+        var (rgba, w, h) = ImageFolderSource.Decode(P("g.pgm", "P5\n# made by a test\n3 2\n255\n", [0, 7, 255, 128, 1, 2]));
+        Assert.Equal((3, 2), (w, h));
+        Assert.Equal(new byte[] { 0, 0, 0, 255, 7, 7, 7, 255, 255, 255, 255, 255 }, rgba[..12]);
+        Assert.Equal(new byte[] { 128, 128, 128, 255 }, rgba[12..16]);
+        (rgba, w, h) = ImageFolderSource.Decode(P("c.ppm", "P6 2 1 255\n", [1, 2, 3, 250, 251, 252]));
+        Assert.Equal((2, 1), (w, h));
+        Assert.Equal(new byte[] { 1, 2, 3, 255, 250, 251, 252, 255 }, rgba[..8]);
+        // maxval 6: 1/6*255 = 42.5 -> 42 (to even), 3/6*255 = 127.5 -> 128, 6 -> 255; ASCII grey
+        (rgba, _, _) = ImageFolderSource.Decode(P("a.pgm", "P2\n3 1\n6\n1 3 6\n", []));
+        Assert.Equal(new byte[] { 42, 128, 255 }, new[] { rgba[0], rgba[4], rgba[8] });
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderSource.Decode(P("t.tif", "II*\0", new byte[16])));
+        Assert.Contains("TIFF", e.Message);
+        e = Assert.Throws<InvalidDataException>(() => ImageFolderSource.Decode(P("short.pgm", "P5 4 4 255\n", [1, 2, 3])));
+        Assert.Contains("truncated", e.Message);
+    }
 }

@@ -16,7 +16,8 @@ internal enum BadImagePolicy
 /// <summary>
 /// torchvision ImageFolder: one sub-folder per class (class index = position among the sorted folder names,
 /// ordinal), image files found recursively in each (sorted folder, then sorted file name; extensions .jpg
-/// .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, any case). Images are decoded (SkiaSharp) when the loader asks
+/// .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, any case). Images are decoded (SkiaSharp; Netpbm by PnmImage;
+/// TIFF is refused with a message) when the loader asks
 /// for them, converted to RGB, then cropped and resized as the transform says, with PIL's bilinear resampling
 /// (its coefficients and 22-bit fixed-point arithmetic, so resized pixels match Pillow's for the same decoded
 /// image). <see cref="Height"/> x <see cref="Width"/>: the size of the delivered samples (the transform's crop
@@ -219,6 +220,9 @@ internal sealed class ImageFolderSource : IImageSource
     public static (byte[] Rgba, int Width, int Height) Decode(string path)
     {
         byte[] file = File.ReadAllBytes(path);
+        if (PnmImage.Is(file)) return PnmImage.Decode(file, Math.Min(MaxPixels, (1 << 20) + 4096L * file.Length));
+        if (file.Length >= 4 && ((file[0] == 'I' && file[1] == 'I' && file[2] == 42 && file[3] == 0) || (file[0] == 'M' && file[1] == 'M' && file[2] == 0 && file[3] == 42)))
+            throw new InvalidDataException("TIFF images cannot be decoded here (SkiaSharp has no TIFF codec): convert them to PNG");
         using var data = SKData.CreateCopy(file);
         using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a decodable image (unknown or corrupt format)");
         int w = codec.Info.Width, h = codec.Info.Height;
