@@ -129,13 +129,10 @@ internal sealed class QInvertedResidual : nn.Module<Tensor, Tensor>, ILowerable
         register_module("body", body);
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var y = ConvUnits.Forward(ConvUnits.Of(body).ToList(), x);
-        if (ResidualConnection) y = y.add_(x);
-        return y.MoveToOuterDisposeScope();
-    }
+    /// <summary>The block for ConvUnits.Forward(links): the body's units, then the add of x (no ReLU) where it has one.</summary>
+    ChainLink Link => new(ConvUnits.Of(body).ToList(), ResidualConnection ? new ResidualJoin(null, null) : null);
+
+    public override Tensor forward(Tensor x) => ConvUnits.Forward([Link], x);
 
     /// <summary>body(x), plus x where the block has its residual connection.</summary>
     public Value Lower(GraphBuilder graph, Value input)

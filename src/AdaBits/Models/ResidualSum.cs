@@ -8,8 +8,9 @@ namespace AdaBits.Models;
 
 /// <summary>
 /// A residual block's output before its last batch norm, the add and the ReLU: bn(z) + residual, where the
-/// residual is a shortcut's bn(r), or the block input r itself (null for a chain without one, e.g. the
-/// ResNet head). Held back so that the next layers' input quantization can run in the same pass.
+/// residual is a shortcut's bn(r), or the block input r itself (null for a run of units without one, e.g.
+/// the ResNet head). Held back by ConvUnits.Forward(links) so that the next layers' input quantization can
+/// run in the same pass.
 /// </summary>
 internal sealed record ResidualSum(Tensor Z, SwitchableBatchNorm2d Bn, Tensor? Residual, SwitchableBatchNorm2d? ResidualBn)
 {
@@ -23,9 +24,11 @@ internal sealed record ResidualSum(Tensor Z, SwitchableBatchNorm2d Bn, Tensor? R
     /// <summary>
     /// y = relu(sum), and each reader's PACT of y where every reader clips single-sided (else null): in
     /// inference one pass over z (ReluFanOutKernel.ForwardAffine), in training the sum, then ReluPact.
+    /// Without a ReLU (a linear bottleneck's add), y is the sum and every reader quantizes it itself.
     /// </summary>
-    public (Tensor Y, Tensor[]? Quantized) ReluThenQuantize(ReLU relu, IReadOnlyList<QConv2d> readers)
+    public (Tensor Y, Tensor[]? Quantized) ReluThenQuantize(ReLU? relu, IReadOnlyList<QConv2d> readers)
     {
+        if (relu is null) return (Sum(), null);
         var pacts = readers.Select(c => c.SamePadding || c.DoubleSide ? null : c.InputPact(false)).ToArray();
         try
         {

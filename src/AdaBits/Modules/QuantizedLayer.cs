@@ -165,6 +165,9 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// </summary>
     (PactSpec Spec, int Bita)? PactClip(bool doubleSide) => Options.ActivationQuantizer.IsPact ? InputClip(doubleSide) : null;
 
+    /// <summary>Whether a fused path may replace module calls now: options.fused, outside FusionSuppression.Enter().</summary>
+    internal bool MayFuse => Options.Fused && !FusionSuppression.Active;
+
     /// <summary>
     /// Inference fast path: when y (a fresh tensor nothing else reads) is the input of batch norm `bn`
     /// whose output only this layer reads, applies BN and this layer's PACT to y in one in-place pass.
@@ -173,7 +176,7 @@ public abstract class QuantizedLayer : nn.Module<Tensor, Tensor>, IBitSwitchable
     /// </summary>
     internal unsafe bool TryQuantizeAfterBatchNormInPlace(Tensor y, SwitchableBatchNorm2d bn, bool doubleSide)
     {
-        if (!Options.Fused || FusionSuppression.Active || training || bn.training || PactClip(doubleSide) is not var (spec, bita)) return false;
+        if (!MayFuse || training || bn.training || PactClip(doubleSide) is not var (spec, bita)) return false;
         if (is_grad_enabled() && (y.requires_grad || alpha.requires_grad)) return false;
         if (!TensorMemory.IsFusable(y) || !y.is_contiguous() || y.dim() != 4 || y.shape[1] != bn.NumFeatures) return false;
         using var alphaNow = SelectedAlpha(bita);
