@@ -89,8 +89,9 @@ internal sealed class Requantizer
 
     /// <summary>
     /// 16 codes: thresholds where <see cref="UsesThresholds"/>, else the reference's division. The raw
-    /// vmaxps/vminps/vcvttps2dq, not Vector512.Max/ConvertToInt32, whose NaN, -0 and saturation fix-ups
-    /// tripled the instruction count: the operands here are clamped into range first, and no input is NaN.
+    /// vmaxps/vminps/vcvttps2dq, not Vector512.Max/Min/ConvertToInt32, whose NaN, -0 and saturation fix-ups
+    /// cost two to three extra instructions each: the operands are clamped into range first (a NaN input,
+    /// which no float model produces from finite images, gets an unspecified code).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector512<int> Codes(Vector512<float> y)
