@@ -32,6 +32,8 @@ internal sealed class WorkerTeam : IDisposable
     readonly ManualResetEventSlim done = new(false, spinCount: 0);
     readonly long spinTicks = Stopwatch.Frequency * SpinMicros / 1_000_000;
     IParallelWork? work;
+    /// <summary>The first exception a worker's item threw in the current layer (rethrown by the caller).</summary>
+    Exception? failure;
     int count, next, callerParked;
     /// <summary>Layer number (high 32 bits), the closed flag, and the count of workers inside the layer.</summary>
     long state;
@@ -65,11 +67,20 @@ internal sealed class WorkerTeam : IDisposable
         work = w;
         count = items;
         next = 0;
+        failure = null;
         long layer = (Volatile.Read(ref state) >> 32) + 1;
         Interlocked.Exchange(ref state, layer << 32); // open, nobody inside; a full fence after the fields above
         for (int i = 0; i < threads.Length; i++)
             if (Volatile.Read(ref parked[i]) != 0) wake[i].Set();
-        Drain(0);
+        // whatever happens here, the layer is closed and the workers inside it finish before Run returns:
+        // they write into buffers the caller owns
+        try { Drain(0); }
+        finally { CloseAndWait(); }
+        if (failure is { } f) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(f);
+    }
+
+    void CloseAndWait()
+    {
         Interlocked.Or(ref state, Closed);
         long until = Stopwatch.GetTimestamp() + spinTicks;
         while ((Volatile.Read(ref state) & ActiveMask) != 0)
@@ -101,7 +112,13 @@ internal sealed class WorkerTeam : IDisposable
             long s = Volatile.Read(ref state);
             seen = s >> 32;
             if (!TryJoin(s)) continue;
-            Drain(id + 1);
+            // an exception escaping a worker thread would end the process; the caller rethrows it instead
+            try { Drain(id + 1); }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                Interlocked.Exchange(ref next, count); // no further items of this layer are worth running
+            }
             long after = Interlocked.Decrement(ref state);
             if ((after & ActiveMask) == 0 && Volatile.Read(ref callerParked) != 0) done.Set();
         }

@@ -37,4 +37,26 @@ public class WorkerTeamTests
             Assert.Equal(0, Volatile.Read(ref work.Stale));
         }
     }
+
+    sealed class Throwing : IParallelWork
+    {
+        public void Execute(int item, int worker)
+        {
+            // the caller's items wait a little, so that workers take some: their exceptions must reach Run too
+            if (worker == 0) Thread.SpinWait(20_000);
+            throw new InvalidOperationException($"item {item} on worker {worker}");
+        }
+    }
+
+    [Fact]
+    public void An_item_that_throws_on_any_thread_fails_Run_and_leaves_the_team_usable()
+    {
+        using var team = new WorkerTeam(2);
+        var throwing = new Throwing();
+        for (int i = 0; i < 50; i++)
+            Assert.Contains("item", Assert.Throws<InvalidOperationException>(() => team.Run(64, throwing, parallel: true)).Message);
+        var work = new Counting(30);
+        team.Run(30, work, parallel: true);
+        Assert.All(work.Runs, r => Assert.Equal(1, r));
+    }
 }
