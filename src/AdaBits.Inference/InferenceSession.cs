@@ -106,7 +106,12 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>Runs a batch: images are N x C x H x W floats (as the model's forward takes them), logits N x classes.</summary>
-    public void Run(ReadOnlySpan<float> images, Span<float> logits)
+    public void Run(ReadOnlySpan<float> images, Span<float> logits) => Run(images, logits, null);
+
+    /// <summary>Profiling (benchmarks only): Run, adding each layer's elapsed ticks to ticks[layer].</summary>
+    internal void RunTimed(ReadOnlySpan<float> images, Span<float> logits, long[] ticks) => Run(images, logits, ticks);
+
+    void Run(ReadOnlySpan<float> images, Span<float> logits, long[]? ticks)
     {
         int per = model.InputsPerImage;
         if (images.Length == 0 || images.Length % per != 0) throw new ArgumentException($"input has {images.Length} floats, not a multiple of {per} (C x H x W)");
@@ -121,31 +126,13 @@ public sealed unsafe class InferenceSession : IDisposable
             for (int i = 0; i < works.Length; i++)
             {
                 var l = works[i].Layer;
+                long t0 = ticks is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                 team.Run(m * l.ItemsPerImage, works[i], m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+                if (ticks is not null) ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             }
         }
         imageBase = 0;
         floats[model.Layers[^1].Out.Id].AsSpan(0, n * model.OutputsPerImage).CopyTo(logits);
-    }
-
-    /// <summary>Profiling (benchmarks only): Run, adding each layer's elapsed ticks to ticks[layer].</summary>
-    internal void RunTimed(ReadOnlySpan<float> images, Span<float> logits, long[] ticks)
-    {
-        batch = images.Length / model.InputsPerImage;
-        ConvertInput(images);
-        for (imageBase = 0; imageBase < batch; imageBase += imagesPerPass)
-        {
-            int m = Math.Min(imagesPerPass, batch - imageBase);
-            for (int i = 0; i < works.Length; i++)
-            {
-                var l = works[i].Layer;
-                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                team.Run(m * l.ItemsPerImage, works[i], m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
-                ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
-            }
-        }
-        imageBase = 0;
-        floats[model.Layers[^1].Out.Id].AsSpan(0, batch * model.OutputsPerImage).CopyTo(logits);
     }
 
     /// <summary>Profiling only: dense and depthwise layers skip their epilogue (outputs are then meaningless).</summary>
