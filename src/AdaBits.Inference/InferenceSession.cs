@@ -212,6 +212,11 @@ public sealed unsafe class InferenceSession : IDisposable
             byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * cp;
             float* cstRow = cstB + (long)windows.Row[oh] * windows.ColRanges.Count * outC + co0;
             var tile = new DenseTile { PixelStride = strideW * cp, ActOff = actOff, Steps = steps, Chunk = s.Chunk, Acc = acc, W = packed + groupBytes };
+            var epi = new EpilogueTile
+            {
+                N = n, H = oh, C0 = co0, Count = count, Acc = acc, AccStride = G, Adds = times != 0 ? adds : null,
+                MHalf = mHalf + co0, CstRow = cstRow, ColCls = colCls, CstStride = outC,
+            };
             int done = 0;
             while (done < ow)
             {
@@ -238,7 +243,12 @@ public sealed unsafe class InferenceSession : IDisposable
                     if (times != 0)
                         for (int p = first; p < px; p++) adds[p] = times * WindowSum(tile.In + p * tile.PixelStride, L.TapOff, cp);
                     if (epilogue512)
-                        Epilogue512(L, n, oh, start, first, px, co0, count, acc, G, times != 0 ? adds : null, null, 0, mHalf + co0, cstRow, colCls, outC);
+                    {
+                        epi.X0 = start;
+                        epi.P0 = first;
+                        epi.P1 = px;
+                        Epilogue512(L, epi);
+                    }
                     else
                         for (int p = first; p < px; p++)
                         {
@@ -280,7 +290,11 @@ public sealed unsafe class InferenceSession : IDisposable
                 if (SkipEpilogue) continue;
                 if (epilogue512)
                 {
-                    Epilogue512(L, n, oh, x, 0, 1, 0, c, acc, 0, null, winSum, s.WindowSumTimes, mHalf, cstB + L.Windows.Of(oh, x) * c, null, 0);
+                    Epilogue512(L, new EpilogueTile
+                    {
+                        N = n, H = oh, X0 = x, P1 = 1, Count = c, Acc = acc, Sum = winSum, Times = s.WindowSumTimes,
+                        MHalf = mHalf, CstRow = cstB + L.Windows.Of(oh, x) * c,
+                    });
                     continue;
                 }
                 Doubled(acc, 0, winSum, s.WindowSumTimes, acc, c);
@@ -337,55 +351,91 @@ public sealed unsafe class InferenceSession : IDisposable
 
     /// <summary>
     /// Doubled sum, affine, residual, ReLU and every consumer's quantizer in one pass over 16-lane vectors,
-    /// writing straight into the output buffers, for pixels [p0, p1) of a tile whose pixel 0 is column x0
-    /// (acc: accStride ints per pixel; adds: per pixel, or null for none; cstB: cstRow + colCls[x] x cstStride,
-    /// or cstRow itself where colCls is null). The arithmetic per lane is that of <see cref="Doubled"/> and
-    /// <see cref="Finish"/> (float multiply, then add), the codes those of the reference quantizer. One call
-    /// per tile, not per pixel: the call and its setup cost more than 16 channels of work.
+    /// writing straight into the output buffers, for pixels [P0, P1) of a tile (<see cref="EpilogueTile"/>).
+    /// The arithmetic per lane is that of <see cref="Doubled"/> and <see cref="Finish"/> (float multiply,
+    /// then add), the codes those of the reference quantizer. One call per tile, not per pixel: the call and
+    /// its setup cost more than 16 channels of work. Compiled once per combination of residual, float output
+    /// and window sum: the general form kept a dozen pointers live, spilled them, and its per-pixel address
+    /// arithmetic cost more than the arithmetic of a 16-channel pixel.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Epilogue512(PreparedLayer L, int n, int h, int x0, int p0, int p1, int c0, int count, int* acc, int accStride, int* adds, int* sum, int times,
-        float* mHalf, float* cstRow, int* colCls, int cstStride)
+    void Epilogue512(PreparedLayer L, in EpilogueTile e)
+    {
+        int kind = (L.Residual != null ? 1 : 0) | (targets[L.Out.Id].Floats != null ? 2 : 0) | (e.Sum != null ? 4 : 0);
+        switch (kind)
+        {
+            case 0: Epilogue512<No, No, No>(L, e); break;
+            case 1: Epilogue512<Yes, No, No>(L, e); break;
+            case 2: Epilogue512<No, Yes, No>(L, e); break;
+            case 3: Epilogue512<Yes, Yes, No>(L, e); break;
+            case 4: Epilogue512<No, No, Yes>(L, e); break;
+            case 5: Epilogue512<Yes, No, Yes>(L, e); break;
+            case 6: Epilogue512<No, Yes, Yes>(L, e); break;
+            default: Epilogue512<Yes, Yes, Yes>(L, e); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Epilogue512<TRes, TDst, TSum>(PreparedLayer L, in EpilogueTile e) where TRes : struct, IFlag where TDst : struct, IFlag where TSum : struct, IFlag
     {
         var o = targets[L.Out.Id];
-        float* resBase = L.Residual is { } r ? targets[r.Id].Floats : null;
-        float* dstBase = o.Floats;
         var views = o.Views;
+        int s = slot, full = e.Count & ~15, nv = views.Length, pixelFloats = o.PixelFloats, accStride = e.AccStride;
+        long first = o.At(e.N, e.H, e.X0) + e.C0;
+        float* res = TRes.On ? targets[L.Residual!.Id].Floats + first : null;
+        float* dst = TDst.On ? o.Floats + first : null;
+        byte* codes0 = nv > 0 ? views[0].Pixel(e.N, e.H, e.X0) + e.C0 : null;
+        int pixelBytes = nv > 0 ? views[0].PixelBytes : 0;
+        var q = nv > 0 ? views[0].Requant[s].Lanes : default;
         bool relu = L.Spec.Relu;
-        int s = slot, full = count & ~15;
-        var vtimes = Vector512.Create(times);
-        var rq0 = views.Length > 0 ? views[0].Requant[s] : null;
-        for (int p = p0; p < p1; p++)
+        int* sum = e.Sum, adds = e.Adds, colCls = e.ColCls;
+        float* mHalf = e.MHalf;
+        var vtimes = Vector512.Create(e.Times);
+        for (int p = e.P0; p < e.P1; p++)
         {
-            int x = x0 + p, add = adds == null ? 0 : adds[p];
-            long at = o.At(n, h, x) + c0;
-            float* res = resBase == null ? null : resBase + at;
-            float* dst = dstBase == null ? null : dstBase + at;
-            float* cstB = colCls == null ? cstRow : cstRow + colCls[x] * cstStride;
-            int* a = acc + p * accStride;
-            byte* b0 = rq0 == null ? null : views[0].Pixel(n, h, x) + c0;
+            int x = e.X0 + p, add = adds == null ? 0 : adds[p];
+            long at = (long)p * pixelFloats;
+            float* cstB = colCls == null ? e.CstRow : e.CstRow + colCls[x] * e.CstStride;
+            int* a = e.Acc + p * accStride;
+            byte* b0 = codes0 + (long)p * pixelBytes;
             var vadd = Vector512.Create(add);
             for (int c = 0; c < full; c += 16)
             {
                 var t2 = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd; // a shift: "* 2" compiled to vpmulld
-                if (sum != null) t2 += Vector512.Load(sum + c) * vtimes;
+                if (TSum.On) t2 += Vector512.Load(sum + c) * vtimes;
                 var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
-                if (res != null) v += Vector512.Load(res + c);
+                if (TRes.On) v += Vector512.Load(res + at + c);
                 if (relu) v = Avx512F.Max(v, Vector512<float>.Zero);
-                if (dst != null) v.Store(dst + c);
-                if (rq0 == null) continue;
-                Avx512F.ConvertToVector128Byte(rq0.Codes(v)).Store(b0 + c);
-                for (int i = 1; i < views.Length; i++)
-                    Avx512F.ConvertToVector128Byte(views[i].Requant[s].Codes(v)).Store(views[i].Pixel(n, h, x) + c0 + c);
+                if (TDst.On) v.Store(dst + at + c);
+                if (nv == 0) continue;
+                Avx512F.ConvertToVector128Byte(q.Codes(v)).Store(b0 + c);
+                for (int i = 1; i < nv; i++)
+                    Avx512F.ConvertToVector128Byte(views[i].Requant[s].Codes(v)).Store(views[i].Pixel(e.N, e.H, x) + e.C0 + c);
             }
-            for (int c = full; c < count; c++)
+        }
+        if (full < e.Count) EpilogueTail(L, e, full);
+    }
+
+    /// <summary>The channels after the last full vector, one at a time. Apart from the vector loop: a call in
+    /// that loop (the scalar quantizer) made the JIT reload the quantizer's constants for every pixel.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void EpilogueTail(PreparedLayer L, in EpilogueTile e, int from)
+    {
+        var o = targets[L.Out.Id];
+        float* res = L.Residual is { } r ? targets[r.Id].Floats : null;
+        for (int p = e.P0; p < e.P1; p++)
+        {
+            int x = e.X0 + p, add = e.Adds == null ? 0 : e.Adds[p];
+            long at = o.At(e.N, e.H, x) + e.C0;
+            float* cstB = e.ColCls == null ? e.CstRow : e.CstRow + e.ColCls[x] * e.CstStride;
+            int* a = e.Acc + p * e.AccStride;
+            for (int c = from; c < e.Count; c++)
             {
-                float v = (float)(2 * a[c] + add + (sum == null ? 0 : times * sum[c])) * mHalf[c] + cstB[c];
-                if (res != null) v += res[c];
-                if (relu && !(v > 0)) v = 0;
-                if (dst != null) dst[c] = v;
-                for (int i = 0; i < views.Length; i++)
-                    views[i].Pixel(n, h, x)[c0 + c] = (byte)views[i].Requant[s].Code(v);
+                float v = (float)(2 * a[c] + add + (e.Sum == null ? 0 : e.Times * e.Sum[c])) * e.MHalf[c] + cstB[c];
+                if (res != null) v += res[at + c];
+                if (L.Spec.Relu && !(v > 0)) v = 0;
+                if (o.Floats != null) o.Floats[at + c] = v;
+                foreach (var view in o.Views) view.Pixel(e.N, e.H, x)[e.C0 + c] = (byte)view.Requant[slot].Code(v);
             }
         }
     }
@@ -641,13 +691,15 @@ internal readonly unsafe struct ViewTarget(CodeView v, byte* buffer)
 {
     readonly byte* origin = buffer + ((long)v.PadH * v.Wp + v.PadW) * v.Cp;
     readonly long imageBytes = v.ImageBytes;
-    readonly int rowBytes = v.Wp * v.Cp, cp = v.Cp;
+    readonly int rowBytes = v.Wp * v.Cp;
+    /// <summary>Bytes between neighbouring pixels of a row.</summary>
+    public readonly int PixelBytes = v.Cp;
     public readonly Requantizer[] Requant = v.Requant;
     public readonly ActivationSpec Quant = v.Quant;
 
     /// <summary>Channel 0 of pixel (h, w) of image n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public byte* Pixel(int n, int h, int w) => origin + n * imageBytes + (long)h * rowBytes + (long)w * cp;
+    public byte* Pixel(int n, int h, int w) => origin + n * imageBytes + (long)h * rowBytes + (long)w * PixelBytes;
 }
 
 /// <summary>A tensor's float buffer (null where it is kept only as codes) and its code views, for this session.</summary>
@@ -656,8 +708,29 @@ internal sealed unsafe class TensorTarget(TensorPlan t, float* floats, ViewTarge
     public readonly float* Floats = floats;
     public readonly ViewTarget[] Views = views;
     readonly int h = t.Shape.H, w = t.Shape.W, c = t.Shape.C;
+    /// <summary>Floats between neighbouring pixels of a row.</summary>
+    public int PixelFloats => c;
 
     /// <summary>Offset of pixel (h, w) of image n in the NHWC float buffer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long At(int n, int y, int x) => (((long)n * h + y) * w + x) * c;
 }
+
+/// <summary>
+/// One epilogue call: pixels [P0, P1) of a tile whose pixel 0 is column X0 of row H of image N, channels
+/// [C0, C0 + Count). Acc: AccStride ints per pixel; Adds: an int per pixel, or null; Sum x Times: a window
+/// term per channel, or null; CstRow + ColCls[x] x CstStride: the pixel's constants (CstRow itself where
+/// ColCls is null).
+/// </summary>
+internal unsafe struct EpilogueTile
+{
+    public int N, H, X0, P0, P1, C0, Count, AccStride, Times, CstStride;
+    public int* Acc, Adds, Sum, ColCls;
+    public float* MHalf, CstRow;
+}
+
+/// <summary>A compile-time switch: generic code over <see cref="Yes"/> or <see cref="No"/> is compiled once
+/// for each, with the branches on it removed.</summary>
+internal interface IFlag { static abstract bool On { get; } }
+internal struct Yes : IFlag { public static bool On => true; }
+internal struct No : IFlag { public static bool On => false; }

@@ -23,8 +23,8 @@ internal sealed class Requantizer
     public readonly bool UsesThresholds;
     /// <summary>T_1..T_top (T_0 = -inf, T_top+1 = +inf implied).</summary>
     public readonly float[] Thresholds;
-    readonly float estScale, estShift, top;
-    readonly Vector512<float> lower, upper;
+    /// <summary>The vector form, copied into a local by the epilogue so that its constants stay in registers.</summary>
+    public readonly RequantLanes Lanes;
 
     public const int TableBits = 4;
 
@@ -35,15 +35,15 @@ internal sealed class Requantizer
         Scheme = q.Scheme;
         DoubleSided = q.DoubleSided;
         int levelsTop = (1 << Bits) - 1;
-        top = levelsTop;
         Thresholds = new float[levelsTop];
         for (int j = 1; j <= levelsTop; j++) Thresholds[j - 1] = SmallestWithCode(j);
         // estimate of the level index: levels x u (+ 1/2 for rounding), u = y / alpha or (y / alpha + 1) / 2
         float levels = Scheme == QuantScheme.Original ? levelsTop : 1 << Bits;
         float half = Scheme == QuantScheme.Original ? 0.5f : 0f;
-        estScale = DoubleSided ? levels / (2 * Alpha) : levels / Alpha;
-        estShift = (DoubleSided ? levels / 2 : 0) + half;
+        float estScale = DoubleSided ? levels / (2 * Alpha) : levels / Alpha;
+        float estShift = (DoubleSided ? levels / 2 : 0) + half;
         UsesThresholds = Bits <= TableBits;
+        Vector512<float> lower = default, upper = default;
         if (UsesThresholds)
         {
             Span<float> lo = stackalloc float[16], hi = stackalloc float[16];
@@ -55,6 +55,7 @@ internal sealed class Requantizer
             lower = Vector512.Create<float>(lo);
             upper = Vector512.Create<float>(hi);
         }
+        Lanes = new RequantLanes(UsesThresholds, Alpha, Bits, Scheme == QuantScheme.Original, DoubleSided, estScale, estShift, lower, upper);
     }
 
     public int Code(float y) => QuantMath.ActivationCode(y, Alpha, Bits, Scheme, DoubleSided);
@@ -87,29 +88,40 @@ internal sealed class Requantizer
 
     static float FromKey(long k) => k >= 0 ? BitConverter.Int32BitsToSingle((int)k) : -BitConverter.Int32BitsToSingle((int)-k);
 
-    /// <summary>
-    /// 16 codes: thresholds where <see cref="UsesThresholds"/>, else the reference's division. The raw
-    /// vmaxps/vminps/vcvttps2dq, not Vector512.Max/Min/ConvertToInt32, whose NaN, -0 and saturation fix-ups
-    /// cost two to three extra instructions each: the operands are clamped into range first (a NaN input,
-    /// which no float model produces from finite images, gets an unspecified code).
-    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<int> Codes(Vector512<float> y) => Lanes.Codes(y);
+}
+
+/// <summary>
+/// 16 codes at once: thresholds where the codes are few, else the reference's division. The raw
+/// vmaxps/vminps/vcvttps2dq, not Vector512.Max/Min/ConvertToInt32, whose NaN, -0 and saturation fix-ups
+/// cost two to three extra instructions each: the operands are clamped into range first (a NaN input,
+/// which no float model produces from finite images, gets an unspecified code). A struct of broadcast
+/// constants rather than fields read through the <see cref="Requantizer"/>: the JIT reloaded those (and
+/// re-broadcast the scalars) for every vector, since stores through pointers might alias them.
+/// </summary>
+internal readonly struct RequantLanes(bool thresholds, float alpha, int bits, bool round, bool doubleSided,
+    float estScale, float estShift, Vector512<float> lower, Vector512<float> upper)
+{
+    readonly Vector512<float> alpha = Vector512.Create(alpha), levels = Vector512.Create((float)(1 << bits)),
+        top = Vector512.Create((float)((1 << bits) - 1)), estScale = Vector512.Create(estScale), estShift = Vector512.Create(estShift),
+        lower = lower, upper = upper;
+    readonly bool thresholds = thresholds, round = round, doubleSided = doubleSided;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector512<int> Codes(Vector512<float> y)
     {
-        if (UsesThresholds)
+        if (thresholds)
         {
-            var e = Avx512F.Min(Avx512F.Max(y * Vector512.Create(estScale) + Vector512.Create(estShift), Vector512<float>.Zero), Vector512.Create(top));
+            var e = Avx512F.Min(Avx512F.Max(y * estScale + estShift, Vector512<float>.Zero), top);
             var k0 = Avx512F.ConvertToVector512Int32WithTruncation(e);
             var lo = Avx512F.PermuteVar16x32(lower, k0);
             var hi = Avx512F.PermuteVar16x32(upper, k0);
             return k0 - Vector512.GreaterThanOrEqual(y, hi).AsInt32() + Vector512.LessThan(y, lo).AsInt32();
         }
-        var va = Vector512.Create(Alpha);
-        var c = Avx512F.Min(Avx512F.Max(y, DoubleSided ? -va : Vector512<float>.Zero), va);
-        var u = DoubleSided ? (c / va + Vector512<float>.One) * Vector512.Create(0.5f) : c / va;
-        var f = Scheme == QuantScheme.Original
-            ? Vector512.Round(Vector512.Create(top) * u)
-            : Avx512F.Min(Vector512.Floor(Vector512.Create((float)(1 << Bits)) * u), Vector512.Create(top));
+        var c = Avx512F.Min(Avx512F.Max(y, doubleSided ? -alpha : Vector512<float>.Zero), alpha);
+        var u = doubleSided ? (c / alpha + Vector512<float>.One) * Vector512.Create(0.5f) : c / alpha;
+        var f = round ? Vector512.Round(top * u) : Avx512F.Min(Vector512.Floor(levels * u), top);
         return Avx512F.ConvertToVector512Int32WithTruncation(f);
     }
 }
