@@ -13,8 +13,15 @@ public sealed unsafe class InferenceSession : IDisposable
 {
     readonly InferenceModel model;
     readonly WorkerTeam team;
-    readonly float[]?[] floats;
-    readonly byte[][] codes;
+    /// <summary>Per tensor id its floats (null: kept only as codes), per view index its codes, in the shared
+    /// buffers of <see cref="BufferPlan"/>; image n of the current pass at n (at imageBase + n where tensors are kept).</summary>
+    readonly float*[] floats;
+    readonly byte*[] codes;
+    readonly byte[][] buffers;
+    readonly BufferPlan buffersPlan;
+    /// <summary>Images each buffer holds: a pass's, or the whole batch where tensors are kept.</summary>
+    readonly int bufferImages;
+    readonly bool keepTensors;
     readonly Worker[] workers;
     readonly LayerWork[] works;
     readonly bool simdEpilogue, epilogue512;
@@ -49,7 +56,7 @@ public sealed unsafe class InferenceSession : IDisposable
     sealed class LayerWork(InferenceSession session, PreparedLayer layer) : IParallelWork
     {
         public readonly PreparedLayer Layer = layer;
-        public void Execute(int item, int worker) => session.Execute(Layer, item + session.imageBase * Layer.ItemsPerImage, worker);
+        public void Execute(int item, int worker) => session.Execute(Layer, item + session.bufferBase * Layer.ItemsPerImage, worker);
     }
 
     /// <summary>
@@ -58,27 +65,41 @@ public sealed unsafe class InferenceSession : IDisposable
     /// every tensor through memory, and the epilogue's stores and residual loads waited on it.
     /// </summary>
     readonly int imagesPerPass;
-    int imageBase;
+    /// <summary>The pass's first image in the batch, and in the buffers (0 unless tensors are kept).</summary>
+    int imageBase, bufferBase;
 
     internal InferenceSession(InferenceModel model, int maxBatch)
     {
         if (maxBatch < 1) throw new ArgumentException($"max batch must be >= 1, got {maxBatch}");
         this.model = model;
         MaxBatch = maxBatch;
-        floats = model.Tensors.Select(t => t is { NeedFloat: true } ? GC.AllocateArray<float>(maxBatch * t.Shape.Elements + 16, pinned: true) : null).ToArray();
-        codes = model.Views.Select(v => GC.AllocateArray<byte>((int)(maxBatch * v.ImageBytes) + 64, pinned: true)).ToArray();
         int channels = model.Tensors.Where(t => t is not null).Max(t => t.Shape.C);
         team = new WorkerTeam(model.Options.Threads);
+        imagesPerPass = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, team.Size);
+        keepTensors = model.Options.KeepTensors;
+        bufferImages = keepTensors ? maxBatch : Math.Min(maxBatch, imagesPerPass);
+        buffersPlan = new BufferPlan(model, bufferImages, share: !keepTensors);
+        buffers = buffersPlan.Sizes.Select(b => GC.AllocateArray<byte>(checked((int)b), pinned: true)).ToArray();
+        floats = new float*[model.Tensors.Length];
+        for (int t = 0; t < floats.Length; t++)
+            if (buffersPlan.FloatBuffer[t] >= 0) floats[t] = (float*)BufferAt(buffersPlan.FloatBuffer[t]);
+        codes = new byte*[model.Views.Count];
+        for (int v = 0; v < codes.Length; v++) codes[v] = BufferAt(buffersPlan.CodeBuffer[v]);
         workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels)).ToArray();
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
         epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
-        targets = model.Tensors.Select(t => t is null ? null! : new TensorTarget(t,
-            floats[t.Id] is { } f ? (float*)Unsafe.AsPointer(ref f[0]) : null,
-            t.Views.Select(v => new ViewTarget(v, (byte*)Unsafe.AsPointer(ref codes[v.Index][0]))).ToArray())).ToArray();
+        targets = new TensorTarget[model.Tensors.Length];
+        foreach (var t in model.Tensors.Where(t => t is not null))
+        {
+            var views = new ViewTarget[t.Views.Count];
+            for (int i = 0; i < views.Length; i++) views[i] = new ViewTarget(t.Views[i], codes[t.Views[i].Index]);
+            targets[t.Id] = new TensorTarget(t, floats[t.Id], views);
+        }
         slot = model.Spec.BitsList.Length - 1;
-        imagesPerPass = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, team.Size);
     }
+
+    byte* BufferAt(int b) => (byte*)Unsafe.AsPointer(ref buffers[b][0]);
 
     /// <summary>Images per pass: the L2 budget of the team's cores over the widest layer's bytes per image (input
     /// codes and floats, output codes and floats, residual floats).</summary>
@@ -119,20 +140,29 @@ public sealed unsafe class InferenceSession : IDisposable
         if (n > MaxBatch) throw new ArgumentException($"batch {n} exceeds the session's max batch {MaxBatch}");
         if (logits.Length < n * model.OutputsPerImage) throw new ArgumentException($"logits span holds {logits.Length} floats, needs {n * model.OutputsPerImage}");
         batch = n;
-        ConvertInput(images);
+        int classes = model.OutputsPerImage;
         for (imageBase = 0; imageBase < n; imageBase += imagesPerPass)
         {
             int m = Math.Min(imagesPerPass, n - imageBase);
+            bufferBase = keepTensors ? imageBase : 0;
+            ClearBorders(0, m);
+            ConvertInput(images, m);
             for (int i = 0; i < works.Length; i++)
             {
                 var l = works[i].Layer;
                 long t0 = ticks is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+                ClearBorders(i + 1, m);
                 team.Run(m * l.ItemsPerImage, works[i], m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
                 if (ticks is not null) ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             }
+            new ReadOnlySpan<float>(floats[model.Layers[^1].Out.Id] + (long)bufferBase * classes, m * classes).CopyTo(logits.Slice(imageBase * classes));
         }
-        imageBase = 0;
-        floats[model.Layers[^1].Out.Id].AsSpan(0, n * model.OutputsPerImage).CopyTo(logits);
+        imageBase = bufferBase = 0;
+    }
+
+    void ClearBorders(int step, int images)
+    {
+        foreach (var v in buffersPlan.ClearBefore[step]) BufferPlan.ClearBorders(v, codes[v.Index] + bufferBase * v.ImageBytes, images);
     }
 
     /// <summary>Profiling only: dense and depthwise layers skip their epilogue (outputs are then meaningless).</summary>
@@ -140,8 +170,13 @@ public sealed unsafe class InferenceSession : IDisposable
 
     public void Dispose() => team.Dispose();
 
-    internal ReadOnlySpan<float> FloatsOf(int tensor) => floats[tensor] ?? throw new InvalidOperationException($"tensor {tensor} is not kept as floats");
-    internal ReadOnlySpan<byte> CodesOf(int view) => codes[view];
+    internal ReadOnlySpan<float> FloatsOf(int tensor) => floats[tensor] != null
+        ? new(Kept(floats[tensor]), bufferImages * model.Tensors[tensor].Shape.Elements)
+        : throw new InvalidOperationException($"tensor {tensor} is not kept as floats");
+    internal ReadOnlySpan<byte> CodesOf(int view) => new(Kept(codes[view]), (int)(bufferImages * model.Views[view].ImageBytes));
+
+    /// <summary>Intermediate tensors are overwritten by later ones unless the options keep them.</summary>
+    void* Kept(void* p) => keepTensors ? p : throw new InvalidOperationException("intermediate tensors are shared buffers; set EngineOptions.KeepTensors to read them");
     internal int CurrentBatch => batch;
 
     /// <summary>
@@ -160,22 +195,23 @@ public sealed unsafe class InferenceSession : IDisposable
             for (int ch = 0; ch < c; ch++)
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++)
-                        result[((n * c + ch) * h + i) * w + j] = codes[v.Index][n * v.ImageBytes + ((i + v.PadH) * v.Wp + j + v.PadW) * v.Cp + ch];
+                        result[((n * c + ch) * h + i) * w + j] = CodesOf(v.Index)[(int)(n * v.ImageBytes + ((i + v.PadH) * v.Wp + j + v.PadW) * v.Cp + ch)];
         return result;
     }
 
-    void ConvertInput(ReadOnlySpan<float> images)
+    /// <summary>The pass's images, NCHW floats, into the input tensor's buffers.</summary>
+    void ConvertInput(ReadOnlySpan<float> images, int count)
     {
         var t = model.Tensors[0];
         var (c, h, w) = (t.Shape.C, t.Shape.H, t.Shape.W);
         var y = workers[0].Y;
         fixed (float* py = y)
-            for (int n = 0; n < batch; n++)
+            for (int k = 0; k < count; k++)
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++)
                     {
-                        for (int ch = 0; ch < c; ch++) y[ch] = images[((n * c + ch) * h + i) * w + j];
-                        Emit(t, n, i, j, 0, c, py);
+                        for (int ch = 0; ch < c; ch++) y[ch] = images[(((imageBase + k) * c + ch) * h + i) * w + j];
+                        Emit(t, bufferBase + k, i, j, 0, c, py);
                     }
     }
 
@@ -204,7 +240,7 @@ public sealed unsafe class InferenceSession : IDisposable
         var path = s.Path;
         bool skip = SkipEpilogue;
         var windows = L.Windows;
-        fixed (byte* buf = codes[v.Index])
+        byte* buf = codes[v.Index];
         fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col)
         fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
         fixed (sbyte* packed = s.Packed, packedHi = s.PackedHi, ops = s.Operands)
@@ -268,7 +304,7 @@ public sealed unsafe class InferenceSession : IDisposable
         var s = L.Slots[slot];
         int oh = item % L.Out.Shape.H, n = item / L.Out.Shape.H, ow = L.Out.Shape.W, c = spec.OutChannels, taps = L.TapOff.Length;
         var v = L.View;
-        fixed (byte* buf = codes[v.Index])
+        byte* buf = codes[v.Index];
         fixed (int* tapOff = L.TapOff, acc = wk.T2, sum = wk.Sum, w32 = s.W32)
         fixed (short* w16 = s.W16)
         fixed (sbyte* w8 = s.W8)
@@ -329,7 +365,7 @@ public sealed unsafe class InferenceSession : IDisposable
         var o = L.Out.Shape;
         float* res = null;
         if (L.Residual is { } r)
-            fixed (float* rb = floats[r.Id]) res = rb + (((long)n * o.H + h) * o.W + w) * o.C + c0;
+            res = floats[r.Id] + (((long)n * o.H + h) * o.W + w) * o.C + c0;
         int c = 0;
         if (simdEpilogue)
             for (; c + 8 <= count; c += 8)
@@ -449,11 +485,10 @@ public sealed unsafe class InferenceSession : IDisposable
         var i = L.In.Shape;
         var o = L.Out.Shape;
         int oh = item % o.H, n = item / o.H, kh = spec.KernelH, kw = spec.KernelW, cin = spec.InChannels;
-        fixed (float* x = floats[L.In.Id], w = wts, sc = scale, sh = shift, y = wk.Y)
+        float* x = floats[L.In.Id];
+        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y)
         {
-            float* res = null;
-            if (L.Residual is { } r)
-                fixed (float* rb = floats[r.Id]) res = rb;
+            float* res = L.Residual is { } r ? floats[r.Id] : null;
             for (int ox = 0; ox < o.W; ox++)
             {
                 for (int g = 0; g * 8 < spec.OutChannels; g++)
@@ -601,7 +636,7 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         var i = L.In.Shape;
         int hw = i.H * i.W;
-        var x = floats[L.In.Id]!;
+        float* x = floats[L.In.Id];
         var y = wk.Y;
         for (int c = 0; c < i.C; c++) y[c] = 0;
         for (int p = 0; p < hw; p++)

@@ -35,6 +35,9 @@ public sealed record EngineOptions
     public bool TuneAtLoad { get; init; }
     /// <summary>Images per pass through the layers; 0: as many as keep the widest layer's tensors in L2 (tests force passes).</summary>
     internal int ImagesPerPass { get; init; }
+    /// <summary>Tests only: every tensor in a buffer of its own, for the whole batch, so that intermediate
+    /// tensors can be read after a run (by default tensors share a pass's buffers once dead).</summary>
+    internal bool KeepTensors { get; init; }
 }
 
 /// <summary>What this CPU (as .NET reports it) can run, and which path a layer gets at given bits.</summary>

@@ -146,7 +146,7 @@ public class EngineLayerCodeTests
         if (name.StartsWith("mobilenet_v2")) WarmBatchNorm(model, options, size, passes: 20);
         else OnnxExportTests.TrainABit(model, options, 3, size, steps: 2);
         var spec = EngineExporter.Build(model, options.BitsList, 3, size, size);
-        var engine = new InferenceModel(spec, new EngineOptions { Threads = 2 });
+        var engine = new InferenceModel(spec, new EngineOptions { Threads = 2, KeepTensors = true });
         using var session = engine.CreateSession(maxBatch: 4);
         manual_seed(13);
         using var x = randint(0, 256, [4, 3, size, size]).to_type(ScalarType.Float32);
