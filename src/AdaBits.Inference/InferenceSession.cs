@@ -39,14 +39,16 @@ public sealed unsafe class InferenceSession : IDisposable
         public readonly int[] AccHi = GC.AllocateArray<int>(4 * DenseKernels.Group, pinned: true);
         public readonly int[] T2, Sum;
         public readonly float[] Y;
-        /// <summary>Outputs of the float head's 4-pixel tiles: [pixel][channels rounded up to 32].</summary>
+        /// <summary>Outputs of the float head's tiles: [pixel][channels rounded up to 32].</summary>
         public readonly float[] Y4;
+        /// <summary>The float head's sums of one 16-channel group of a tile: [pixel][16].</summary>
+        public readonly float[] Tile = GC.AllocateArray<float>(FloatTilePixels * 16, pinned: true);
         public readonly int Y4Stride;
         public Worker(int channels)
         {
             int n = (channels + 31) & ~31;
             Y4Stride = n;
-            Y4 = GC.AllocateArray<float>(4 * n, pinned: true);
+            Y4 = GC.AllocateArray<float>(FloatTilePixels * n, pinned: true);
             T2 = GC.AllocateArray<int>(n, pinned: true);
             Sum = GC.AllocateArray<int>(n, pinned: true);
             Y = GC.AllocateArray<float>(n, pinned: true);
@@ -548,40 +550,32 @@ public sealed unsafe class InferenceSession : IDisposable
         float* x = targets[L.In.Id].Floats;
         float* res = L.Residual is { } r ? targets[r.Id].Floats : null;
         int iy0 = oh * spec.StrideH - spec.PadH;
+        // taps are ordered (ky, kx, ci), so the rows of the kernel inside the image are one range of taps:
+        // the tiles sum those in order, as the per-pixel path does (it skips the same taps), bit for bit
+        int k0 = Math.Max(0, -iy0) * kw * cin, k1 = Math.Min(kh, i.H - iy0) * kw * cin;
         // interior columns: ox * sw - pw0 >= 0 and ox * sw - pw0 + kw <= i.W
-        int lo = (pw0 + sw - 1) / sw, hi = iy0 >= 0 && iy0 + kh <= i.H ? (i.W - kw + pw0) / sw + 1 : 0;
-        if (hi <= lo) lo = hi = 0;
-        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y, y4 = wk.Y4)
+        int lo = (pw0 + sw - 1) / sw, hi = (i.W - kw + pw0) / sw + 1;
+        if (hi - lo < FloatTilePixels) lo = hi = 0;
+        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y, y4 = wk.Y4, tile = wk.Tile)
         fixed (int* koff = L.TapOffsets)
         {
             int ox = 0;
             while (ox < o.W)
             {
-                if (ox >= lo && ox + 4 <= hi)
+                if (ox >= lo && ox < hi)
                 {
-                    float* p0 = x + (((long)n * i.H + iy0) * i.W + ox * sw - pw0) * cin;
+                    int start = Math.Min(ox, hi - FloatTilePixels); // the last tile overlaps the one before
+                    float* p0 = x + (((long)n * i.H + iy0) * i.W + start * sw - pw0) * cin;
                     long ps = (long)sw * cin;
                     for (int g = 0; g < groups; g++)
                     {
-                        float* pw = w + (long)g * taps * 16;
-                        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                        for (int k = 0; k < taps; k++)
-                        {
-                            var wv = Vector512.Load(pw + k * 16);
-                            float* p = p0 + koff[k];
-                            a0 += Vector512.Create(p[0]) * wv;
-                            a1 += Vector512.Create(p[ps]) * wv;
-                            a2 += Vector512.Create(p[2 * ps]) * wv;
-                            a3 += Vector512.Create(p[3 * ps]) * wv;
-                        }
-                        long at = (((long)n * o.H + oh) * o.W + ox) * o.C + g * 16;
-                        FloatHeadOut(a0, g, co, sc, sh, res == null ? null : res + at, spec.Relu, y4);
-                        FloatHeadOut(a1, g, co, sc, sh, res == null ? null : res + at + o.C, spec.Relu, y4 + ys);
-                        FloatHeadOut(a2, g, co, sc, sh, res == null ? null : res + at + 2 * o.C, spec.Relu, y4 + 2 * ys);
-                        FloatHeadOut(a3, g, co, sc, sh, res == null ? null : res + at + 3 * o.C, spec.Relu, y4 + 3 * ys);
+                        FloatTile(p0, ps, koff, k0, k1, w + (long)g * taps * 16, tile);
+                        long at = (((long)n * o.H + oh) * o.W + start) * o.C + g * 16;
+                        for (int j = 0; j < FloatTilePixels; j++)
+                            FloatHeadOut(Vector512.Load(tile + j * 16), g, co, sc, sh, res == null ? null : res + at + j * o.C, spec.Relu, y4 + j * ys);
                     }
-                    for (int j = 0; j < 4; j++) Emit(L.Out, n, oh, ox + j, 0, co, y4 + j * ys);
-                    ox += 4;
+                    Emit(L.Out, n, oh, start, FloatTilePixels, 0, co, y4, ys);
+                    ox = start + FloatTilePixels;
                     continue;
                 }
                 long at1 = (((long)n * o.H + oh) * o.W + ox) * o.C;
@@ -607,6 +601,35 @@ public sealed unsafe class InferenceSession : IDisposable
                 ox++;
             }
         }
+    }
+
+    const int FloatTilePixels = 8;
+
+    /// <summary>
+    /// One 16-channel group of the float head for 8 pixels (ps floats apart) over taps [k0, k1): eight
+    /// independent sums hide the adds' latency (four left the loop waiting on them), and a method of its own
+    /// keeps its pointers in registers (inside the layer's loop they were reloaded from the stack every tap).
+    /// Multiply, then add, as every float path of the engine does, so that all of them agree bit for bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void FloatTile(float* p0, long ps, int* koff, int k0, int k1, float* w, float* sums)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (int k = k0; k < k1; k++)
+        {
+            var wv = Vector512.Load(w + k * 16);
+            float* p = p0 + koff[k];
+            a0 += Vector512.Create(p[0]) * wv;
+            a1 += Vector512.Create(p[ps]) * wv;
+            a2 += Vector512.Create(p[2 * ps]) * wv;
+            a3 += Vector512.Create(p[3 * ps]) * wv;
+            a4 += Vector512.Create(p[4 * ps]) * wv;
+            a5 += Vector512.Create(p[5 * ps]) * wv;
+            a6 += Vector512.Create(p[6 * ps]) * wv;
+            a7 += Vector512.Create(p[7 * ps]) * wv;
+        }
+        a0.Store(sums); a1.Store(sums + 16); a2.Store(sums + 32); a3.Store(sums + 48);
+        a4.Store(sums + 64); a5.Store(sums + 80); a6.Store(sums + 96); a7.Store(sums + 112);
     }
 
     /// <summary>Group g's sums: y[g * 16 + j] = acc[j] x scale + shift (+ residual) (ReLU), for the channels that exist.</summary>
@@ -669,24 +692,37 @@ public sealed unsafe class InferenceSession : IDisposable
 
     /// <summary>Writes one pixel's channels [c0, c0 + count) of a tensor: floats where kept, codes for each quantizer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Emit(TensorPlan t, int n, int h, int w, int c0, int count, float* y)
+    void Emit(TensorPlan t, int n, int h, int w, int c0, int count, float* y) => Emit(t, n, h, w, 1, c0, count, y, 0);
+
+    /// <summary>Writes pixels [w, w + pixels) of a row, channels [c0, c0 + count), from y (yStride floats per
+    /// pixel): floats where kept, codes for each quantizer. Several pixels a call, with the quantizer's
+    /// constants loaded once: the float head's 16 channels a pixel were less work than a call's setup.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Emit(TensorPlan t, int n, int h, int w, int pixels, int c0, int count, float* y, int yStride)
     {
         var o = targets[t.Id];
-        if (o.Floats != null) new ReadOnlySpan<float>(y, count).CopyTo(new Span<float>(o.Floats + o.At(n, h, w) + c0, count));
+        if (o.Floats != null)
+            for (int p = 0; p < pixels; p++)
+                new ReadOnlySpan<float>(y + p * yStride, count).CopyTo(new Span<float>(o.Floats + o.At(n, h, w + p) + c0, count));
         foreach (var v in o.Views)
         {
             byte* b = v.Pixel(n, h, w) + c0;
-            if (epilogue512)
+            var rq = v.Requant[slot];
+            var q = rq.Lanes;
+            for (int p = 0; p < pixels; p++, b += v.PixelBytes)
             {
-                var rq = v.Requant[slot];
-                int i = 0;
-                for (; i + 16 <= count; i += 16) Avx512F.ConvertToVector128Byte(rq.Codes(Vector512.Load(y + i))).Store(b + i);
-                for (; i < count; i++) b[i] = (byte)rq.Code(y[i]);
-            }
-            else
-            {
-                var q = v.Quant;
-                Quantize(y, count, q.Alpha[slot], q.Bits[slot], q.Scheme, q.DoubleSided, b);
+                float* yp = y + p * yStride;
+                if (epilogue512)
+                {
+                    int i = 0;
+                    for (; i + 16 <= count; i += 16) Avx512F.ConvertToVector128Byte(q.Codes(Vector512.Load(yp + i))).Store(b + i);
+                    for (; i < count; i++) b[i] = (byte)rq.Code(yp[i]);
+                }
+                else
+                {
+                    var a = v.Quant;
+                    Quantize(yp, count, a.Alpha[slot], a.Bits[slot], a.Scheme, a.DoubleSided, b);
+                }
             }
         }
     }
