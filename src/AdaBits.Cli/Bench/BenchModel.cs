@@ -53,10 +53,11 @@ internal sealed class BenchModel : IDisposable
     public static BenchModel FromConfig(TrainConfig config, string? checkpoint)
     {
         if (checkpoint is not null && !File.Exists(checkpoint)) throw new UsageException($"{checkpoint}: no such file");
-        var (c, h, w, classes) = ExportCommand.InputShape(config);
+        var state = checkpoint is null ? null : CheckpointFile.LoadStateDict(checkpoint);
+        var (c, h, w, classes) = ExportCommand.InputShape(config, state, "bench");
         manual_seed(config.RandomSeed);
         var m = ModelFactory.Create(config, c, classes);
-        if (checkpoint is not null) CheckpointFile.LoadInto(m, CheckpointFile.LoadStateDict(checkpoint), checkpoint);
+        if (state is not null) CheckpointFile.LoadInto(m, state, checkpoint!);
         m.eval();
         return new BenchModel
         {

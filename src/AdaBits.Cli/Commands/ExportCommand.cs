@@ -1,7 +1,6 @@
 using System.CommandLine;
 using AdaBits.Checkpoints;
 using AdaBits.Config;
-using AdaBits.Data;
 using AdaBits.Export;
 using AdaBits.Modules;
 using AdaBits.IO;
@@ -35,7 +34,9 @@ internal sealed class ExportCommand : CliCommand
           --format engine       one integer-engine artifact (.abits) holding every bit-width of bits_list
                                 (weights once, as the top bit-width's codes); run it with 'adabits infer'
           --out PATH            the file (or folder, for --bits all) to write; files are written atomically
-        Check an exported model with 'adabits eval-onnx PATH app:CONFIG.yml'.
+        The data set is not read: the input shape follows from dataset (and image_size), the classes from
+        num_classes, else the data set (MNIST 10, CIFAR 10/100), else, for image folders, the checkpoint.
+        Check an exported model with 'adabits eval-onnx PATH app:CONFIG.yml' (which does read the data).
         """;
 
     public override int Order => 90;
@@ -71,8 +72,7 @@ internal sealed class ExportCommand : CliCommand
             if (asFloat && !bitsToExport.Contains(OnnxExporter.FloatBits)) bitsToExport.Add(OnnxExporter.FloatBits);
             if (bitsArg != "all" && bitsToExport.Count > 1)
                 throw new UsageException("export: --float with --bits B writes two models: use --bits all for a folder, or --float alone");
-            var (channels, height, width, classes) = InputShape(config);
-            using var model = LoadModel(config, checkpoint, channels, classes);
+            using var model = LoadModel(config, checkpoint, out int channels, out int height, out int width);
             foreach (var bits in bitsToExport)
             {
                 string path = bitsArg == "all" ? Path.Combine(output, FileName(bits)) : output;
@@ -84,8 +84,7 @@ internal sealed class ExportCommand : CliCommand
         if (format == "engine")
         {
             if (bitsOption is not null || asFloat) throw new UsageException("export: --bits and --float apply to --format onnx only (an engine artifact holds every bit-width)");
-            var (channels, height, width, classes) = InputShape(config);
-            using var model = LoadModel(config, checkpoint, channels, classes);
+            using var model = LoadModel(config, checkpoint, out int channels, out int height, out int width);
             try
             {
                 EngineExporter.Export(model, config.Quant.BitsList, channels, height, width, output);
@@ -99,8 +98,7 @@ internal sealed class ExportCommand : CliCommand
         }
         if (bitsOption is not null || asFloat) throw new UsageException("export: --bits and --float apply to --format onnx only (safetensors holds every bit-width)");
         {
-            var (channels, _, _, classes) = InputShape(config);
-            using var model = LoadModel(config, checkpoint, channels, classes);
+            using var model = LoadModel(config, checkpoint, out _, out _, out _);
             var state = model.state_dict();
             AtomicFile.Write(output, tmp => Safetensors.SaveStateDict(tmp, state));
             Console.WriteLine($"wrote {output} ({state.Count} tensors, {new FileInfo(output).Length / 1024.0:F1} KiB)");
@@ -122,18 +120,27 @@ internal sealed class ExportCommand : CliCommand
         return match ?? throw new UsageException($"export: bits {text} is not in bits_list {Bits.ListToString(config.Quant.BitsList)}");
     }
 
-    /// <summary>The model's input (C, H, W) and class count, from the data set's kind (no data needed for MNIST-like sets).</summary>
-    internal static (int Channels, int Height, int Width, int Classes) InputShape(TrainConfig config)
+    /// <summary>
+    /// The model's input (C, H, W) and class count, without opening the data set: a trained checkpoint is
+    /// exported where its training data need not be. The shape comes from the data set's kind; the classes
+    /// from num_classes, else the data set's fixed count (MNIST, CIFAR), else, for the image-folder sets whose
+    /// classes are their folders, from the checkpoint's classifier (<paramref name="state"/>, when there is one).
+    /// </summary>
+    internal static (int Channels, int Height, int Width, int Classes) InputShape(TrainConfig config,
+        IReadOnlyDictionary<string, torch.Tensor>? state, string command)
     {
-        if (MnistFamily.IsMnistFamily(config.Dataset)) return (1, 28, 28, config.NumClasses ?? 10);
-        var (_, val) = DataSources.Load(config, Console.Error.WriteLine, needTrain: false);
-        return (val.Channels, val.Height, val.Width, config.NumClasses ?? val.NumClasses);
+        var (channels, height, width, fixedClasses) = DatasetInput.Of(config);
+        int? classes = config.NumClasses ?? fixedClasses ?? (state is null ? null : ModelFactory.ClassesOf(state));
+        return (channels, height, width, classes ?? throw new UsageException(
+            $"{command}: the classes of {config.Dataset} are counted from its image folders, which {command} does not read: set num_classes"));
     }
 
-    static torch.nn.Module<torch.Tensor, torch.Tensor> LoadModel(TrainConfig config, string checkpoint, int channels, int classes)
+    static torch.nn.Module<torch.Tensor, torch.Tensor> LoadModel(TrainConfig config, string checkpoint, out int channels, out int height, out int width)
     {
+        var state = CheckpointFile.LoadStateDict(checkpoint);
+        (channels, height, width, int classes) = InputShape(config, state, "export");
         var model = ModelFactory.Create(config, channels, classes);
-        CheckpointFile.LoadInto(model, CheckpointFile.LoadStateDict(checkpoint), checkpoint);
+        CheckpointFile.LoadInto(model, state, checkpoint);
         return model;
     }
 }

@@ -36,7 +36,10 @@ internal sealed class ImageFolderSource : IImageSource
     public IReadOnlyList<string> Classes { get; }
     public IReadOnlyList<string> Paths => paths;
     public int Count => paths.Length;
-    public int Channels => 3;
+    /// <summary>Every image is converted to RGB, whatever its file holds.</summary>
+    public const int ChannelCount = 3;
+
+    public int Channels => ChannelCount;
     public int Height { get; }
     public int Width { get; }
     public int NumClasses => Classes.Count;

@@ -14,7 +14,7 @@ internal static class DataSources
     public static (IImageSource? Train, IImageSource Val) Load(TrainConfig config, Action<string> log, bool needTrain)
     {
         string name = config.Dataset;
-        string key = name.Replace("-", "").Replace("_", "").ToLowerInvariant();
+        string key = Key(name);
         string dir = config.DatasetDir;
         IImageSource? train;
         IImageSource val;
@@ -30,10 +30,10 @@ internal static class DataSources
         }
         else if (CifarBinary.IsCifar(name))
             (train, val) = CifarBinary.Load(name, dir);
-        else if (key is "imagenet1k" or "imagenet1kval50k" or "cinic10")
+        else if (IsImageFolder(name))
         {
             var policy = config.BadImages == "skip" ? BadImagePolicy.Skip : BadImagePolicy.Fail;
-            int size = key == "cinic10" ? config.ImageSize ?? 32 : Transform(config, training: true).Size;
+            int size = FolderImageSize(config);
             bool cinic = key == "cinic10";
             val = ImageFolderSource.Open(Path.Combine(dir, cinic ? "valid" : "val"), size, size, policy, log);
             train = null;
@@ -51,14 +51,26 @@ internal static class DataSources
             }
         }
         else
-            throw new ArgumentException(
-                $"{config.SourcePath}: dataset '{name}' is not supported (supported: MNIST, FashionMNIST, CIFAR10, CIFAR100, CINIC10, imagenet1k, imagenet1k_val50k)");
+            throw Unsupported(config);
         if (config.ValLimit is int v) val = val.Take(v);
         if (!needTrain) return (null, val);
         if (config.TrainLimit is int l) train = train!.Take(l);
         log($"{name}: {train!.Count} training and {val.Count} validation images of {train.Channels}x{train.Height}x{train.Width}");
         return (train, val);
     }
+
+    /// <summary>True for the data sets read from class folders: imagenet1k, imagenet1k_val50k, CINIC10.</summary>
+    public static bool IsImageFolder(string dataset) => Key(dataset) is "imagenet1k" or "imagenet1kval50k" or "cinic10";
+
+    /// <summary>The side of the square samples an image-folder set delivers: CINIC10's images are used at their
+    /// size (image_size, default 32), ImageNet's are cropped to the training transform's size.</summary>
+    public static int FolderImageSize(TrainConfig config) =>
+        Key(config.Dataset) == "cinic10" ? config.ImageSize ?? 32 : Transform(config, training: true).Size;
+
+    public static ArgumentException Unsupported(TrainConfig config) => new(
+        $"{config.SourcePath}: dataset '{config.Dataset}' is not supported (supported: MNIST, FashionMNIST, CIFAR10, CIFAR100, CINIC10, imagenet1k, imagenet1k_val50k)");
+
+    static string Key(string dataset) => dataset.Replace("-", "").Replace("_", "").ToLowerInvariant();
 
     public static TransformSpec Transform(TrainConfig config, bool training)
     {

@@ -28,4 +28,11 @@ internal static class ModelFactory
             _ => throw new ArgumentException($"{config.SourcePath}: model '{config.Model}' is not one of {string.Join(", ", Names)}"),
         };
     }
+
+    /// <summary>The class count a state dict of one of these models was built with: the rows of its last
+    /// linear layer, classifier.0 in every model here; null when the state dict has no such 2-d weight.</summary>
+    public static int? ClassesOf(IReadOnlyDictionary<string, Tensor> state) =>
+        state.TryGetValue(ClassifierWeight, out var w) && w.dim() == 2 ? (int)w.shape[0] : null;
+
+    const string ClassifierWeight = "classifier.0.weight";
 }
