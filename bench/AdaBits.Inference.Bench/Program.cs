@@ -2,13 +2,14 @@ using AdaBits.Inference;
 
 // Engine latency per bit-width on random-weight models; `--quick` for a short sanity run, `--threads N`,
 // `--compare` (the engine before the fused epilogue / 16-channel tiles and now, interleaved), `--profile model:batch:rounds`, `--tune` (EngineOptions.TuneAtLoad),
-// `--paths Avx512Acc16,AvxVnni,...` to force kernel paths, `--models a,b`.
+// `--pass N` images per pass, `--paths Avx512Acc16,AvxVnni,...` to force kernel paths, `--models a,b`.
 int threads = Environment.ProcessorCount;
 bool quick = false;
 string[] models = RandomModels.Names;
 var paths = KernelPath.All;
 string? profile = null;
 bool compare = false, tune = false;
+int imagesPerPass = 0;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -17,6 +18,7 @@ for (int i = 0; i < args.Length; i++)
         case "--profile": profile = args[++i]; break;
         case "--compare": compare = true; break;
         case "--tune": tune = true; break;
+        case "--pass": imagesPerPass = int.Parse(args[++i]); break;
         case "--threads": threads = int.Parse(args[++i]); break;
         case "--models": models = args[++i].Split(','); break;
         case "--paths": paths = args[++i].Split(',').Select(Enum.Parse<KernelPath>).Aggregate(KernelPath.None, (a, b) => a | b); break;
@@ -29,7 +31,7 @@ if (profile is not null)
     // model:batch:rounds[:bits], e.g. resnet20:64:5 or mobilenet_v1:64:3:6,4,3
     var f = profile.Split(':');
     int[] profileBits = f.Length > 3 ? f[3].Split(',').Select(int.Parse).ToArray() : [8, 4, 2];
-    Profile.Run(f[0], int.Parse(f[1]), int.Parse(f[2]), profileBits, new EngineOptions { Threads = threads, Paths = paths });
+    Profile.Run(f[0], int.Parse(f[1]), int.Parse(f[2]), profileBits, new EngineOptions { Threads = threads, Paths = paths, ImagesPerPass = imagesPerPass });
     return 0;
 }
 var cases = models.SelectMany(m => new[] { (m, 1, quick ? 7 : 31), (m, 64, m.StartsWith("mobilenet") ? (quick ? 2 : 7) : (quick ? 5 : 15)) });

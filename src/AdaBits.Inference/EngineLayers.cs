@@ -32,6 +32,13 @@ internal sealed class DenseSlot : AffineSlot
     public sbyte[]? Packed { get; init; }
     /// <summary>With nibble split: the high nibbles (w >> 4, -8..7); w = 16 hi + lo.</summary>
     public sbyte[]? PackedHi { get; init; }
+    /// <summary>Table lookup: the weights' bit-plane nibbles (<see cref="LutKernels.Index"/>) of u = w - LutMin.</summary>
+    public byte[]? LutIndex { get; init; }
+    public int LutPlanes { get; init; }
+    /// <summary>Table lookup: window sums T2 takes, WindowSumTimes + 2 LutMin (sum of a x w = sum of a x u + LutMin x sum of a).</summary>
+    public int LutTimes { get; init; }
+    public int LutByteSteps { get; init; }
+    public int LutWordChunks { get; init; }
 }
 
 internal sealed class DenseLayer : PreparedLayer

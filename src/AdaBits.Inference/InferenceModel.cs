@@ -190,6 +190,15 @@ public sealed class InferenceModel
         var path = KernelChoice.Dense(bw, ba, Options.Paths);
         if (path == KernelPath.Scalar)
             return new DenseSlot { Path = path, Chunk = 1, Operands = ops, MHalf = mHalf, CstB = cstB, WindowSumTimes = times };
+        int wMin = ops.Take(l.OutChannels * row).Min(x => (int)x), range = ops.Take(l.OutChannels * row).Max(x => (int)x) - wMin;
+        int planes = range == 0 ? 1 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)range);
+        if (KernelChoice.UseLut(planes, ba, group, l.OutChannels, Options.Paths))
+            return new DenseSlot
+            {
+                Path = KernelPath.Lut, Chunk = 1, Operands = ops, MHalf = mHalf, CstB = cstB, WindowSumTimes = times,
+                LutIndex = LutKernels.Index(ops.AsSpan(0, l.OutChannels * row), l.OutChannels, steps, wMin, planes), LutPlanes = planes,
+                LutTimes = times + 2 * wMin, LutByteSteps = LutKernels.ByteSteps(ba), LutWordChunks = LutKernels.WordChunks(planes),
+            };
         DenseSlot Make(KernelPath p) => PackedSlot(l, p, bw, ba, ops, steps, group, mHalf, cstB, times);
         if (!Options.TuneAtLoad) return Make(path);
         // every SIMD path is bit-exact with the scalar one, so the choice changes speed only

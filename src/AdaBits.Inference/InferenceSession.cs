@@ -44,8 +44,11 @@ public sealed unsafe class InferenceSession : IDisposable
         /// <summary>The float head's sums of one 16-channel group of a tile: [pixel][16].</summary>
         public readonly float[] Tile = GC.AllocateArray<float>(FloatTilePixels * 16, pinned: true);
         public readonly int Y4Stride;
-        public Worker(int channels)
+        /// <summary>The table-lookup path's tables of one tile (<see cref="LutKernels.Tables"/>).</summary>
+        public readonly byte[] Tables;
+        public Worker(int channels, int tableBytes)
         {
+            Tables = GC.AllocateArray<byte>(tableBytes + 64, pinned: true);
             int n = (channels + 31) & ~31;
             Y4Stride = n;
             Y4 = GC.AllocateArray<float>(FloatTilePixels * n, pinned: true);
@@ -87,7 +90,9 @@ public sealed unsafe class InferenceSession : IDisposable
             if (buffersPlan.FloatBuffer[t] >= 0) floats[t] = (float*)BufferAt(buffersPlan.FloatBuffer[t]);
         codes = new byte*[model.Views.Count];
         for (int v = 0; v < codes.Length; v++) codes[v] = BufferAt(buffersPlan.CodeBuffer[v]);
-        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels)).ToArray();
+        int tableBytes = model.Layers.OfType<DenseLayer>().Where(l => l.Slots.Any(s => s.Path == KernelPath.Lut))
+            .Select(l => l.Steps * LutKernels.StepTableBytes).DefaultIfEmpty(0).Max();
+        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes)).ToArray();
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
         epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
@@ -234,6 +239,11 @@ public sealed unsafe class InferenceSession : IDisposable
         var spec = L.Spec;
         var s = L.Slots[slot];
         int g = item % L.Groups, row = item / L.Groups, outH = L.Out.Shape.H, oh = row % outH, n = row / outH;
+        if (s.Path == KernelPath.Lut)
+        {
+            if (g == 0) DenseLut(L, s, oh, n, wk); // one item does the row's every group: its tables serve them all
+            return;
+        }
         int G = L.Group, ow = L.Out.Shape.W, co0 = g * G, count = Math.Min(G, spec.OutChannels - co0), tilePx = DenseKernels.TilePixels(s.Path, G);
         int strideW = spec.StrideW, padW = spec.PadW, outC = spec.OutChannels, steps = L.Steps, times = s.WindowSumTimes;
         var v = L.View;
@@ -280,19 +290,66 @@ public sealed unsafe class InferenceSession : IDisposable
                 {
                     if (times != 0)
                         for (int p = first; p < px; p++) adds[p] = times * WindowSum(tile.In + p * tile.PixelStride, L.TapOff, cp);
-                    if (epilogue512)
-                    {
-                        epi.X0 = start;
-                        epi.P0 = first;
-                        epi.P1 = px;
-                        Epilogue512(L, epi);
-                    }
-                    else
-                        for (int p = first; p < px; p++)
-                        {
-                            Doubled(acc + p * G, times != 0 ? adds[p] : 0, null, 0, t2, count);
-                            Finish(L, n, oh, start + p, co0, count, t2, mHalf + co0, cstRow + colCls[start + p] * outC, y);
-                        }
+                    TileOut(L, ref epi, start, first, px, t2, y);
+                }
+                done = start + px;
+            }
+        }
+    }
+
+    /// <summary>Pixels [first, px) of a dense tile whose pixel 0 is column start: the fused epilogue, or per pixel.</summary>
+    void TileOut(DenseLayer L, ref EpilogueTile epi, int start, int first, int px, int* t2, float* y)
+    {
+        if (epilogue512)
+        {
+            epi.X0 = start;
+            epi.P0 = first;
+            epi.P1 = px;
+            Epilogue512(L, epi);
+            return;
+        }
+        for (int p = first; p < px; p++)
+        {
+            Doubled(epi.Acc + p * epi.AccStride, epi.Adds != null ? epi.Adds[p] : 0, null, 0, t2, epi.Count);
+            Finish(L, epi.N, epi.H, start + p, epi.C0, epi.Count, t2, epi.MHalf, epi.CstRow + epi.ColCls[start + p] * epi.CstStride, y);
+        }
+    }
+
+    /// <summary>One output row of a dense layer by table lookup: per tile of 4 pixels the tables once, then every group.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void DenseLut(DenseLayer L, DenseSlot s, int oh, int n, Worker wk)
+    {
+        var spec = L.Spec;
+        int ow = L.Out.Shape.W, G = L.Group, outC = spec.OutChannels, steps = L.Steps, times = s.LutTimes, planes = s.LutPlanes;
+        var v = L.View;
+        int cp = v.Cp, pixelStride = spec.StrideW * cp;
+        var windows = L.Windows;
+        byte* buf = codes[v.Index];
+        fixed (int* actOff = L.ActOff, acc = wk.Acc, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col)
+        fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
+        fixed (byte* index = s.LutIndex, tables = wk.Tables)
+        {
+            byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * cp;
+            float* cstRow = cstB + (long)windows.Row[oh] * windows.ColRanges.Count * outC;
+            var epi = new EpilogueTile { N = n, H = oh, Acc = acc, AccStride = G, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
+            int done = 0;
+            while (done < ow)
+            {
+                int px = Math.Min(LutKernels.TilePixels, ow), start = Math.Min(done, ow - px), first = done - start;
+                byte* input = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * cp;
+                LutKernels.Tables(input, pixelStride, px, actOff, steps, tables);
+                if (!SkipEpilogue && times != 0)
+                    for (int p = first; p < px; p++) adds[p] = times * WindowSum(input + p * pixelStride, L.TapOff, cp);
+                for (int g = 0; g * G < outC; g++)
+                {
+                    int co0 = g * G;
+                    LutKernels.Run(tables, index + (long)g * steps * planes * LutKernels.Group, steps, planes, s.LutByteSteps, s.LutWordChunks, acc);
+                    if (SkipEpilogue) continue;
+                    epi.C0 = co0;
+                    epi.Count = Math.Min(G, outC - co0);
+                    epi.MHalf = mHalf + co0;
+                    epi.CstRow = cstRow + co0;
+                    TileOut(L, ref epi, start, first, px, t2, y);
                 }
                 done = start + px;
             }

@@ -17,7 +17,9 @@ public enum KernelPath
     Avx512Pair = 8,
     /// <summary>512-bit vpmaddubsw summed in 16-bit lanes for as many steps as cannot overflow, then widened.</summary>
     Avx512Acc16 = 16,
-    All = Scalar | Avx2 | AvxVnni | Avx512Pair | Avx512Acc16,
+    /// <summary>512-bit table lookup over weight bit planes (<see cref="LutKernels"/>): weights of at most 8 levels.</summary>
+    Lut = 32,
+    All = Scalar | Avx2 | AvxVnni | Avx512Pair | Avx512Acc16 | Lut,
 }
 
 /// <summary>Engine options; immutable. Threads: worker count including the caller (default: all cores).</summary>
@@ -48,7 +50,7 @@ internal static class KernelChoice
         var s = KernelPath.Scalar;
         if (Avx2.IsSupported) s |= KernelPath.Avx2;
         if (AvxVnni.IsSupported) s |= KernelPath.AvxVnni;
-        if (Avx512BW.IsSupported) s |= KernelPath.Avx512Pair | KernelPath.Avx512Acc16;
+        if (Avx512BW.IsSupported) s |= KernelPath.Avx512Pair | KernelPath.Avx512Acc16 | KernelPath.Lut;
         return s;
     }
 
@@ -70,6 +72,19 @@ internal static class KernelChoice
         foreach (var p in new[] { KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16, KernelPath.Avx2, KernelPath.Scalar })
             if (ok.HasFlag(p)) return p;
         throw new InvalidOperationException($"none of the allowed kernel paths ({allowed}) runs on this CPU (supported: {Supported()})");
+    }
+
+    /// <summary>
+    /// Whether a dense layer takes the table lookup: where it is allowed and exact (planes, activation bits,
+    /// groups of 32), on layers of at least 128 output channels with at most 2 weight planes: a pixel's
+    /// tables then serve 4 or more groups, and one lookup per plane does 4x a vpmaddubsw's work. Where the
+    /// 16-bit path is not allowed, the lookup is taken wherever it is exact (forcing it, as the tests do).
+    /// </summary>
+    public static bool UseLut(int planes, int activationBits, int group, int outChannels, KernelPath allowed)
+    {
+        var ok = allowed & Supported();
+        if (!ok.HasFlag(KernelPath.Lut) || !LutKernels.Fits(planes, activationBits, group)) return false;
+        return !ok.HasFlag(KernelPath.Avx512Acc16) || planes <= 2 && outChannels >= 128;
     }
 
     /// <summary>The SIMD dense paths that are allowed and run here (every one is exact at every bit-width).</summary>

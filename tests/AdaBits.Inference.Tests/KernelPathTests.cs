@@ -36,6 +36,46 @@ public class KernelPathTests
         }
     }
 
+    /// <summary>
+    /// The table-lookup path, forced wherever it is exact (the 16-bit path not allowed), equals the scalar
+    /// reference bit for bit: 1 to 3 weight planes, activations of 2 to 6 bits (at 6 bits the bytes take one
+    /// step at a time), channel counts off the 32-channel groups, rows narrower than a tile, residuals.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void Table_lookup_equals_the_scalar_reference(QuantScheme w, QuantScheme a)
+    {
+        if (!KernelChoice.Supported().HasFlag(KernelPath.Lut)) return; // needs AVX-512 BW (Zen 4 and 5 have it)
+        const int batch = 3;
+        var images = TestNets.Images(batch, 3, 13, 11);
+        foreach (var (wb, ab) in new (int[], int[])[] { ([3, 2, 1], [3, 2, 2]), ([3, 2, 2], [6, 6, 4]), ([8, 2], [8, 5]) })
+        {
+            var spec = TestNets.Small(w, a, wb, actBits: ab);
+            var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
+            var model = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni | KernelPath.Avx2, Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true });
+            Assert.Contains(model.Layers.OfType<DenseLayer>(), l => l.Slots.Any(s => s.Path == KernelPath.Lut));
+            AssertSameAsReference(reference, model, wb, images, batch, $"lut, weight bits [{string.Join(", ", wb)}], activation bits [{string.Join(", ", ab)}]");
+        }
+        int[] bits = [8, 3, 2];
+        var resnet = RandomModels.Build("resnet20", bits, seed: 3, weightScheme: w, actScheme: a);
+        var resnetImages = TestNets.Images(2, 3, 32, 32);
+        AssertSameAsReference(new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true }),
+            new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni, Threads = 2, ParallelThresholdMacs = 0, ImagesPerPass = 1 }),
+            bits, resnetImages, 2, "lut, resnet20");
+    }
+
+    /// <summary>By default the lookup takes the wide layers at 2 bits and nothing at 8.</summary>
+    [Fact]
+    public void Table_lookup_is_chosen_for_wide_layers_at_two_bits()
+    {
+        if (!KernelChoice.Supported().HasFlag(KernelPath.Lut)) return;
+        var model = new InferenceModel(RandomModels.Build("mobilenet_v1", [8, 2]), new EngineOptions());
+        var dense = model.Layers.OfType<DenseLayer>().ToArray();
+        Assert.DoesNotContain(dense, l => l.Slots[0].Path == KernelPath.Lut);
+        Assert.Contains(dense, l => l.Slots[1].Path == KernelPath.Lut && l.Spec.OutChannels >= 128);
+        Assert.DoesNotContain(dense, l => l.Slots[1].Path == KernelPath.Lut && l.Spec.OutChannels < 128);
+    }
+
     /// <summary>Logits, and where the model keeps its tensors the codes of every tensor, equal the reference's
     /// bit for bit at every bit-width.</summary>
     static void AssertSameAsReference(InferenceModel reference, InferenceModel model, int[] bits, float[] images, int batch, string what)

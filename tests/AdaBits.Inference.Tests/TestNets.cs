@@ -7,7 +7,8 @@ namespace AdaBits.Inference.Tests;
 /// pixels, pooling and a linear classifier; odd spatial sizes so every border class occurs.</summary>
 internal static class TestNets
 {
-    public static ModelSpec Small(QuantScheme w, QuantScheme a, int[] bits, int seed = 7, bool doubleSided = true)
+    /// <param name="actBits">Activation bits per slot where they differ from the weights' (bits).</param>
+    public static ModelSpec Small(QuantScheme w, QuantScheme a, int[] bits, int seed = 7, bool doubleSided = true, int[]? actBits = null)
     {
         var rng = new Random(seed);
         float[] PerSlot(double lo, double hi) => bits.Select(_ => (float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
@@ -17,7 +18,7 @@ internal static class TestNets
             var latent = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
             return (QuantMath.Nested(w) ? [wb.Max()] : wb.Distinct()).ToDictionary(b => b, b => QuantMath.WeightLevels(latent, b, w));
         }
-        ActivationSpec Q(bool ds = false) => new(a, ds, PerSlot(1.5, 6), bits);
+        ActivationSpec Q(bool ds = false) => new(a, ds, PerSlot(1.5, 6), actBits ?? bits);
         LayerSpec Conv(string name, int input, int output, int cin, int cout, int k, int s, int p, bool relu, ActivationSpec? q,
             int groups = 1, int residual = -1, double gain = 1)
         {
@@ -46,7 +47,7 @@ internal static class TestNets
                 Op = LayerOp.Linear, Name = "fc", Input = 8, Output = 9, InChannels = 20, OutChannels = 10, WeightScheme = w,
                 WeightBits = bits.Select(_ => bits.Max()).ToArray(), WeightLevels = Levels(200, bits.Select(_ => bits.Max()).ToArray()),
                 SatScale = bits.Select(_ => 1f).ToArray(), Bias = Enumerable.Range(0, 10).Select(i => i * 0.1f - 0.4f).ToArray(),
-                BiasDivisor = PerSlot(0.1, 0.3), InputQuant = new ActivationSpec(a, false, PerSlot(1, 3), bits),
+                BiasDivisor = PerSlot(0.1, 0.3), InputQuant = new ActivationSpec(a, false, PerSlot(1, 3), actBits ?? bits),
             },
         };
         return new ModelSpec { BitsList = bits, InputChannels = 3, InputHeight = 13, InputWidth = 11, Layers = layers };
