@@ -315,7 +315,8 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
-    /// <summary>One output row of a dense layer by table lookup: per tile of 4 pixels the tables once, then every group.</summary>
+    /// <summary>One output row of a dense layer by table lookup: per tile of 4 pixels the tables once, then every
+    /// block of 64 channels (two groups).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void DenseLut(DenseLayer L, DenseSlot s, int oh, int n, Worker wk)
     {
@@ -331,7 +332,7 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * cp;
             float* cstRow = cstB + (long)windows.Row[oh] * windows.ColRanges.Count * outC;
-            var epi = new EpilogueTile { N = n, H = oh, Acc = acc, AccStride = G, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
+            var epi = new EpilogueTile { N = n, H = oh, AccStride = LutKernels.Block, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
             int done = 0;
             while (done < ow)
             {
@@ -340,16 +341,19 @@ public sealed unsafe class InferenceSession : IDisposable
                 LutKernels.Tables(input, pixelStride, px, actOff, steps, tables);
                 if (!SkipEpilogue && times != 0)
                     for (int p = first; p < px; p++) adds[p] = times * WindowSum(input + p * pixelStride, L.TapOff, cp);
-                for (int g = 0; g * G < outC; g++)
+                for (int b = 0; b * LutKernels.Block < outC; b++)
                 {
-                    int co0 = g * G;
-                    LutKernels.Run(tables, index + (long)g * steps * planes * LutKernels.Group, steps, planes, s.LutByteSteps, s.LutWordChunks, acc);
+                    LutKernels.Run(tables, index + (long)b * steps * planes * LutKernels.Block, steps, planes, s.LutByteSteps, s.LutWordChunks, acc);
                     if (SkipEpilogue) continue;
-                    epi.C0 = co0;
-                    epi.Count = Math.Min(G, outC - co0);
-                    epi.MHalf = mHalf + co0;
-                    epi.CstRow = cstRow + co0;
-                    TileOut(L, ref epi, start, first, px, t2, y);
+                    for (int co0 = b * LutKernels.Block; co0 < Math.Min(outC, (b + 1) * LutKernels.Block); co0 += G)
+                    {
+                        epi.Acc = acc + co0 % LutKernels.Block;
+                        epi.C0 = co0;
+                        epi.Count = Math.Min(G, outC - co0);
+                        epi.MHalf = mHalf + co0;
+                        epi.CstRow = cstRow + co0;
+                        TileOut(L, ref epi, start, first, px, t2, y);
+                    }
                 }
                 done = start + px;
             }

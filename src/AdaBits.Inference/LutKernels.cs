@@ -7,20 +7,22 @@ namespace AdaBits.Inference;
 /// <summary>
 /// Dense convolution by table lookup, for weights of few levels (as T-MAC does on CPUs). The weights are
 /// u = w - wMin (0 .. 2^planes - 1) split into bit planes. For each pixel and step (4 input codes a_k) a
-/// 16-entry table holds T[b] = sum over k of bit k of b times a_k; then one vpshufb looks up, for 32 output
-/// channels and two pixels at once, the nibble of one plane's 4 weight bits: 256 multiply-adds of one bit
-/// plane in one instruction, where vpmaddubsw does 64 and vpdpbusd (ymm) 32. A table is built once per pixel
+/// 16-entry table holds T[b] = sum over k of bit k of b times a_k, loaded into all four 128-bit lanes; then
+/// one vpshufb looks up, for 64 output channels, the nibble of one plane's 4 weight bits: 256 multiply-adds
+/// of one bit plane in one instruction, where vpmaddubsw does 64 and vpdpbusd (ymm) 32. (A first version
+/// did two pixels of 32 channels per lookup: the index then needed an insert per plane and step, on the same
+/// shuffle ports as the lookups, and it was no faster than the 16-bit path.) A table is built once per pixel
 /// and step and serves every group of output channels, so the path pays off on wide layers and few planes.
 /// Sums: bytes for as many steps as cannot pass 255, then 16-bit words (planes weighted by their bit),
 /// then int32 in memory. Exact: every sum is of non-negative integers that fit the lanes they are in.
 /// </summary>
 internal static unsafe class LutKernels
 {
-    /// <summary>Output channels per lookup (the 32 nibbles of an index vector).</summary>
-    public const int Group = 32;
+    /// <summary>Output channels per lookup (the 64 nibbles of an index vector): two of the layer's groups of 32.</summary>
+    public const int Block = 64;
     public const int TilePixels = 4;
-    /// <summary>Table bytes per step of a tile: [T0 T0 T1 T1][T2 T2 T3 T3], 16 bytes each.</summary>
-    public const int StepTableBytes = 128;
+    /// <summary>Table bytes per step of a tile: 16 per pixel, each broadcast to the four 128-bit lanes by its load.</summary>
+    public const int StepTableBytes = 16 * TilePixels;
 
     /// <summary>Per int32 lane j (a table entry): the bytes (bit 0 .. bit 3 of j), for vpmaddubsw.</summary>
     static readonly Vector512<sbyte> EntryBits = Vector512.Create(Enumerable.Range(0, 64).Select(i => (sbyte)((i / 4) >> (i % 4) & 1)).ToArray());
@@ -31,8 +33,8 @@ internal static unsafe class LutKernels
     /// <summary>Byte chunks whose plane-weighted word sums cannot pass 32767.</summary>
     public static int WordChunks(int planes) => 32767 / (((1 << planes) - 1) * 255);
 
-    /// <summary>Whether a layer's operands at these bits can take the path: planes 1..3, tables in bytes.</summary>
-    public static bool Fits(int planes, int activationBits, int group) => planes is >= 1 and <= 3 && activationBits <= 6 && group == Group;
+    /// <summary>Whether a layer's operands at these bits can take the path: planes 1..3, tables in bytes, groups of 32.</summary>
+    public static bool Fits(int planes, int activationBits, int group) => planes is >= 1 and <= 3 && activationBits <= 6 && group * 2 == Block;
 
     /// <summary>
     /// The tables of a tile's 4 pixels (pixel k's window at input + k x pixelStride; with fewer pixels the
@@ -47,12 +49,10 @@ internal static unsafe class LutKernels
         for (int s = 0; s < steps; s++, tables += StepTableBytes)
         {
             int o = actOff[s];
-            var t0 = Table(*(int*)(input + o), bits, ones);
-            var t1 = Table(*(int*)(p1 + o), bits, ones);
-            var t2 = Table(*(int*)(p2 + o), bits, ones);
-            var t3 = Table(*(int*)(p3 + o), bits, ones);
-            t0.Store(tables); t0.Store(tables + 16); t1.Store(tables + 32); t1.Store(tables + 48);
-            t2.Store(tables + 64); t2.Store(tables + 80); t3.Store(tables + 96); t3.Store(tables + 112);
+            Table(*(int*)(input + o), bits, ones).Store(tables);
+            Table(*(int*)(p1 + o), bits, ones).Store(tables + 16);
+            Table(*(int*)(p2 + o), bits, ones).Store(tables + 32);
+            Table(*(int*)(p3 + o), bits, ones).Store(tables + 48);
         }
     }
 
@@ -61,56 +61,56 @@ internal static unsafe class LutKernels
         Avx512F.ConvertToVector128Byte(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Create(codes).AsByte(), bits), ones));
 
     /// <summary>
-    /// One group of 32 output channels for the tile whose tables are given: acc[pixel x 32 + channel] =
-    /// sum over steps of a x u. index: per step, per plane, 32 nibbles (bit k: plane bit of input k of the step).
+    /// One block of 64 output channels for the tile whose tables are given: acc[pixel x 64 + channel] = sum
+    /// over steps of a x u. index: per step, per plane, 64 nibbles (bit k: the plane's bit of input k of the step).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(byte* tables, byte* index, int steps, int planes, int byteSteps, int wordChunks, int* acc)
     {
-        for (int i = 0; i < TilePixels * Group; i += 16) Vector512<int>.Zero.Store(acc + i);
-        int stepBytes = planes * Group;
+        for (int i = 0; i < TilePixels * Block; i += 16) Vector512<int>.Zero.Store(acc + i);
+        int stepBytes = planes * Block;
         for (int s = 0; s < steps;)
         {
-            Vector512<short> w0 = default, w1 = default, w2 = default, w3 = default;
+            Vector512<short> w0 = default, w1 = default, w2 = default, w3 = default, w4 = default, w5 = default, w6 = default, w7 = default;
             for (int c = 0; c < wordChunks && s < steps; c++)
             {
                 int end = Math.Min(steps, s + byteSteps);
+                // b{pixel}{plane}
                 Vector512<byte> b00 = default, b01 = default, b02 = default, b10 = default, b11 = default, b12 = default;
+                Vector512<byte> b20 = default, b21 = default, b22 = default, b30 = default, b31 = default, b32 = default;
                 for (; s < end; s++)
                 {
                     byte* t = tables + (long)s * StepTableBytes, ix = index + (long)s * stepBytes;
-                    var t0 = Vector512.Load(t);
-                    var t1 = Vector512.Load(t + 64);
-                    var i0 = Index32(ix);
-                    b00 = Avx512BW.Add(b00, Avx512BW.Shuffle(t0, i0));
-                    b10 = Avx512BW.Add(b10, Avx512BW.Shuffle(t1, i0));
+                    var t0 = Avx512F.BroadcastVector128ToVector512((int*)t).AsByte();
+                    var t1 = Avx512F.BroadcastVector128ToVector512((int*)(t + 16)).AsByte();
+                    var t2 = Avx512F.BroadcastVector128ToVector512((int*)(t + 32)).AsByte();
+                    var t3 = Avx512F.BroadcastVector128ToVector512((int*)(t + 48)).AsByte();
+                    var i0 = Vector512.Load(ix);
+                    b00 = Avx512BW.Add(b00, Avx512BW.Shuffle(t0, i0)); b10 = Avx512BW.Add(b10, Avx512BW.Shuffle(t1, i0));
+                    b20 = Avx512BW.Add(b20, Avx512BW.Shuffle(t2, i0)); b30 = Avx512BW.Add(b30, Avx512BW.Shuffle(t3, i0));
                     if (planes > 1)
                     {
-                        var i1 = Index32(ix + Group);
-                        b01 = Avx512BW.Add(b01, Avx512BW.Shuffle(t0, i1));
-                        b11 = Avx512BW.Add(b11, Avx512BW.Shuffle(t1, i1));
+                        var i1 = Vector512.Load(ix + Block);
+                        b01 = Avx512BW.Add(b01, Avx512BW.Shuffle(t0, i1)); b11 = Avx512BW.Add(b11, Avx512BW.Shuffle(t1, i1));
+                        b21 = Avx512BW.Add(b21, Avx512BW.Shuffle(t2, i1)); b31 = Avx512BW.Add(b31, Avx512BW.Shuffle(t3, i1));
                         if (planes > 2)
                         {
-                            var i2 = Index32(ix + 2 * Group);
-                            b02 = Avx512BW.Add(b02, Avx512BW.Shuffle(t0, i2));
-                            b12 = Avx512BW.Add(b12, Avx512BW.Shuffle(t1, i2));
+                            var i2 = Vector512.Load(ix + 2 * Block);
+                            b02 = Avx512BW.Add(b02, Avx512BW.Shuffle(t0, i2)); b12 = Avx512BW.Add(b12, Avx512BW.Shuffle(t1, i2));
+                            b22 = Avx512BW.Add(b22, Avx512BW.Shuffle(t2, i2)); b32 = Avx512BW.Add(b32, Avx512BW.Shuffle(t3, i2));
                         }
                     }
                 }
-                // pixel 0 is the low half of b0q, pixel 1 its high half; plane q weighs 2^q
-                w0 += Words(b00.GetLower(), b01.GetLower(), b02.GetLower());
-                w1 += Words(b00.GetUpper(), b01.GetUpper(), b02.GetUpper());
-                w2 += Words(b10.GetLower(), b11.GetLower(), b12.GetLower());
-                w3 += Words(b10.GetUpper(), b11.GetUpper(), b12.GetUpper());
+                // channels 0-31 are the low half of a byte sum, 32-63 its high half; plane q weighs 2^q
+                w0 += Words(b00.GetLower(), b01.GetLower(), b02.GetLower()); w1 += Words(b00.GetUpper(), b01.GetUpper(), b02.GetUpper());
+                w2 += Words(b10.GetLower(), b11.GetLower(), b12.GetLower()); w3 += Words(b10.GetUpper(), b11.GetUpper(), b12.GetUpper());
+                w4 += Words(b20.GetLower(), b21.GetLower(), b22.GetLower()); w5 += Words(b20.GetUpper(), b21.GetUpper(), b22.GetUpper());
+                w6 += Words(b30.GetLower(), b31.GetLower(), b32.GetLower()); w7 += Words(b30.GetUpper(), b31.GetUpper(), b32.GetUpper());
             }
-            AddWords(acc, w0); AddWords(acc + Group, w1); AddWords(acc + 2 * Group, w2); AddWords(acc + 3 * Group, w3);
+            AddWords(acc, w0); AddWords(acc + 32, w1); AddWords(acc + 64, w2); AddWords(acc + 96, w3);
+            AddWords(acc + 128, w4); AddWords(acc + 160, w5); AddWords(acc + 192, w6); AddWords(acc + 224, w7);
         }
     }
-
-    /// <summary>32 nibbles into both halves. Two loads, not Avx512F.BroadcastVector256ToVector512: that gave
-    /// wrong lanes here (.NET 10.0.12; the JIT listed its operand as 16 bytes), which the kernel test caught.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<byte> Index32(byte* p) { var h = Vector256.Load(p); return Vector512.Create(h, h); }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<short> Words(Vector256<byte> p0, Vector256<byte> p1, Vector256<byte> p2) =>
@@ -125,20 +125,20 @@ internal static unsafe class LutKernels
     }
 
     /// <summary>
-    /// The index vectors of a layer's operands w[co][step x 4 + j] = wMin + u: [group][step][plane][32 nibbles],
+    /// The index vectors of a layer's operands w[co][step x 4 + j] = wMin + u: [block][step][plane][64 nibbles],
     /// channels past outChannels 0.
     /// </summary>
     public static byte[] Index(ReadOnlySpan<sbyte> w, int outChannels, int steps, int wMin, int planes)
     {
-        int groups = (outChannels + Group - 1) / Group, row = steps * 4;
-        var index = GC.AllocateArray<byte>(groups * steps * planes * Group + 64, pinned: true);
+        int blocks = (outChannels + Block - 1) / Block, row = steps * 4;
+        var index = GC.AllocateArray<byte>(blocks * steps * planes * Block + 64, pinned: true);
         for (int co = 0; co < outChannels; co++)
             for (int s = 0; s < steps; s++)
                 for (int q = 0; q < planes; q++)
                 {
                     int nibble = 0;
                     for (int j = 0; j < 4; j++) nibble |= ((w[co * row + s * 4 + j] - wMin) >> q & 1) << j;
-                    index[(((co / Group) * steps + s) * planes + q) * Group + co % Group] = (byte)nibble;
+                    index[(((co / Block) * steps + s) * planes + q) * Block + co % Block] = (byte)nibble;
                 }
         return index;
     }

@@ -21,19 +21,19 @@ public unsafe class LutKernelTests
         int wMin = -(1 << (planes - 1));
         var codes = GC.AllocateArray<byte>(pixels * stride + 64, pinned: true);
         for (int i = 0; i < codes.Length; i++) codes[i] = (byte)rng.Next(1 << activationBits);
-        var w = new sbyte[LutKernels.Group * stride];
+        var w = new sbyte[LutKernels.Block * stride];
         for (int i = 0; i < w.Length; i++) w[i] = (sbyte)(wMin + rng.Next(1 << planes));
-        var index = LutKernels.Index(w, LutKernels.Group, steps, wMin, planes);
+        var index = LutKernels.Index(w, LutKernels.Block, steps, wMin, planes);
         for (int q = 0; q < planes; q++)
         {
             int nib = 0;
             for (int j = 0; j < 4; j++) nib |= ((w[j] - wMin) >> q & 1) << j;
-            Assert.True(nib == index[q * LutKernels.Group], $"plane {q}: index {index[q * LutKernels.Group]} expected {nib}");
+            Assert.True(nib == index[q * LutKernels.Block], $"plane {q}: index {index[q * LutKernels.Block]} expected {nib}");
         }
         var off = GC.AllocateArray<int>(steps, pinned: true);
         for (int s = 0; s < steps; s++) off[s] = s * 4;
         var tables = GC.AllocateArray<byte>(steps * LutKernels.StepTableBytes, pinned: true);
-        var acc = GC.AllocateArray<int>(LutKernels.TilePixels * LutKernels.Group, pinned: true);
+        var acc = GC.AllocateArray<int>(LutKernels.TilePixels * LutKernels.Block, pinned: true);
         fixed (byte* c = codes, t = tables, ix = index)
         fixed (int* o = off, a = acc)
         {
@@ -41,11 +41,11 @@ public unsafe class LutKernelTests
             LutKernels.Run(t, ix, steps, planes, LutKernels.ByteSteps(activationBits), LutKernels.WordChunks(planes), a);
         }
         for (int p = 0; p < px; p++)
-            for (int co = 0; co < LutKernels.Group; co++)
+            for (int co = 0; co < LutKernels.Block; co++)
             {
                 long sum = 0;
                 for (int k = 0; k < stride; k++) sum += codes[p * stride + k] * (w[co * stride + k] - wMin);
-                Assert.True(sum == acc[p * LutKernels.Group + co], $"planes {planes} ab {activationBits} steps {steps}: pixel {p} channel {co}: {acc[p * LutKernels.Group + co]}, expected {sum}");
+                Assert.True(sum == acc[p * LutKernels.Block + co], $"planes {planes} ab {activationBits} steps {steps}: pixel {p} channel {co}: {acc[p * LutKernels.Block + co]}, expected {sum}");
             }
     }
 }
