@@ -5,9 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace AdaBits.Inference;
 
 /// <summary>
-/// Depthwise convolution of one output pixel over all channels: acc[c] = sum over taps of x[tap][c] w[tap][c]
+/// Depthwise convolution of output pixels over all channels: acc[c] = sum over taps of x[tap][c] w[tap][c]
 /// and (for weight schemes with an offset) the window sum of codes, sum[c] = sum over taps of x[tap][c].
-/// The code buffer is NHWC, so a tap is one contiguous run of channels.
+/// The code buffer is NHWC, so a tap is one contiguous run of channels. The SIMD kernels take a strip of
+/// pixels (pixelStride bytes apart, acc and sum channels ints apart): called per pixel, the call and its
+/// setup cost more than a pixel of 32 channels.
 /// </summary>
 internal static unsafe class DepthwiseKernels
 {
@@ -33,79 +35,91 @@ internal static unsafe class DepthwiseKernels
 
     /// <summary>32-bit lanes, 8 channels at a time; w32 is [tap][stride &gt;= channels rounded up to 8]; sum null: no window sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Avx2Int32(byte* x, int* tapOff, int taps, int* w32, int stride, int channels, int* acc, int* sum)
+    public static void Avx2Int32(byte* x, int pixels, int pixelStride, int* tapOff, int taps, int* w32, int stride, int channels, int* acc, int* sum)
     {
-        for (int c = 0; c < channels; c += 8)
+        for (int k = 0; k < pixels; k++, x += pixelStride, acc += channels, sum = sum == null ? null : sum + channels)
         {
-            Vector256<int> a = default, s = default;
-            for (int t = 0; t < taps; t++)
+            for (int c = 0; c < channels; c += 8)
             {
-                var v = Avx2.ConvertToVector256Int32(x + tapOff[t] + c);
-                a = Avx2.Add(a, Avx2.MultiplyLow(v, Vector256.Load(w32 + t * stride + c)));
-                if (sum != null) s = Avx2.Add(s, v);
+                Vector256<int> a = default, s = default;
+                for (int t = 0; t < taps; t++)
+                {
+                    var v = Avx2.ConvertToVector256Int32(x + tapOff[t] + c);
+                    a = Avx2.Add(a, Avx2.MultiplyLow(v, Vector256.Load(w32 + t * stride + c)));
+                    if (sum != null) s = Avx2.Add(s, v);
+                }
+                a.Store(acc + c);
+                if (sum != null) s.Store(sum + c);
             }
-            a.Store(acc + c);
-            if (sum != null) s.Store(sum + c);
         }
     }
 
     /// <summary>16-bit lanes, 16 channels at a time (exact where <see cref="Fits16"/>); w16 is [tap][stride &gt;= channels rounded up to 16].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Avx2Int16(byte* x, int* tapOff, int taps, short* w16, int stride, int channels, int* acc, int* sum)
+    public static void Avx2Int16(byte* x, int pixels, int pixelStride, int* tapOff, int taps, short* w16, int stride, int channels, int* acc, int* sum)
     {
-        for (int c = 0; c < channels; c += 16)
+        for (int k = 0; k < pixels; k++, x += pixelStride, acc += channels, sum = sum == null ? null : sum + channels)
         {
-            Vector256<short> a = default, s = default;
-            for (int t = 0; t < taps; t++)
+            for (int c = 0; c < channels; c += 16)
             {
-                var v = Avx2.ConvertToVector256Int16(x + tapOff[t] + c);
-                a = Avx2.Add(a, Avx2.MultiplyLow(v, Vector256.Load(w16 + t * stride + c)));
-                if (sum != null) s = Avx2.Add(s, v);
+                Vector256<short> a = default, s = default;
+                for (int t = 0; t < taps; t++)
+                {
+                    var v = Avx2.ConvertToVector256Int16(x + tapOff[t] + c);
+                    a = Avx2.Add(a, Avx2.MultiplyLow(v, Vector256.Load(w16 + t * stride + c)));
+                    if (sum != null) s = Avx2.Add(s, v);
+                }
+                Avx2.ConvertToVector256Int32(a.GetLower()).Store(acc + c);
+                Avx2.ConvertToVector256Int32(a.GetUpper()).Store(acc + c + 8);
+                if (sum == null) continue;
+                Avx2.ConvertToVector256Int32(s.GetLower()).Store(sum + c);
+                Avx2.ConvertToVector256Int32(s.GetUpper()).Store(sum + c + 8);
             }
-            Avx2.ConvertToVector256Int32(a.GetLower()).Store(acc + c);
-            Avx2.ConvertToVector256Int32(a.GetUpper()).Store(acc + c + 8);
-            if (sum == null) continue;
-            Avx2.ConvertToVector256Int32(s.GetLower()).Store(sum + c);
-            Avx2.ConvertToVector256Int32(s.GetUpper()).Store(sum + c + 8);
         }
     }
 
     /// <summary>As <see cref="Avx2Int32"/> with 16 channels per 512-bit vector; stride &gt;= channels rounded up to 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Avx512Int32(byte* x, int* tapOff, int taps, int* w32, int stride, int channels, int* acc, int* sum)
+    public static void Avx512Int32(byte* x, int pixels, int pixelStride, int* tapOff, int taps, int* w32, int stride, int channels, int* acc, int* sum)
     {
-        for (int c = 0; c < channels; c += 16)
+        for (int k = 0; k < pixels; k++, x += pixelStride, acc += channels, sum = sum == null ? null : sum + channels)
         {
-            Vector512<int> a = default, s = default;
-            for (int t = 0; t < taps; t++)
+            for (int c = 0; c < channels; c += 16)
             {
-                var v = Avx512F.ConvertToVector512Int32(Vector128.Load(x + tapOff[t] + c));
-                a += Avx512F.MultiplyLow(v, Vector512.Load(w32 + t * stride + c));
-                if (sum != null) s += v;
+                Vector512<int> a = default, s = default;
+                for (int t = 0; t < taps; t++)
+                {
+                    var v = Avx512F.ConvertToVector512Int32(Vector128.Load(x + tapOff[t] + c));
+                    a += Avx512F.MultiplyLow(v, Vector512.Load(w32 + t * stride + c));
+                    if (sum != null) s += v;
+                }
+                a.Store(acc + c);
+                if (sum != null) s.Store(sum + c);
             }
-            a.Store(acc + c);
-            if (sum != null) s.Store(sum + c);
         }
     }
 
     /// <summary>As <see cref="Avx2Int16"/> with 32 channels per 512-bit vector; stride &gt;= channels rounded up to 32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Avx512Int16(byte* x, int* tapOff, int taps, short* w16, int stride, int channels, int* acc, int* sum)
+    public static void Avx512Int16(byte* x, int pixels, int pixelStride, int* tapOff, int taps, short* w16, int stride, int channels, int* acc, int* sum)
     {
-        for (int c = 0; c < channels; c += 32)
+        for (int k = 0; k < pixels; k++, x += pixelStride, acc += channels, sum = sum == null ? null : sum + channels)
         {
-            Vector512<short> a = default, s = default;
-            for (int t = 0; t < taps; t++)
+            for (int c = 0; c < channels; c += 32)
             {
-                var v = Avx512BW.ConvertToVector512Int16(Vector256.Load(x + tapOff[t] + c));
-                a += Avx512BW.MultiplyLow(v, Vector512.Load(w16 + t * stride + c));
-                if (sum != null) s += v;
+                Vector512<short> a = default, s = default;
+                for (int t = 0; t < taps; t++)
+                {
+                    var v = Avx512BW.ConvertToVector512Int16(Vector256.Load(x + tapOff[t] + c));
+                    a += Avx512BW.MultiplyLow(v, Vector512.Load(w16 + t * stride + c));
+                    if (sum != null) s += v;
+                }
+                Avx512F.ConvertToVector512Int32(a.GetLower()).Store(acc + c);
+                Avx512F.ConvertToVector512Int32(a.GetUpper()).Store(acc + c + 16);
+                if (sum == null) continue;
+                Avx512F.ConvertToVector512Int32(s.GetLower()).Store(sum + c);
+                Avx512F.ConvertToVector512Int32(s.GetUpper()).Store(sum + c + 16);
             }
-            Avx512F.ConvertToVector512Int32(a.GetLower()).Store(acc + c);
-            Avx512F.ConvertToVector512Int32(a.GetUpper()).Store(acc + c + 16);
-            if (sum == null) continue;
-            Avx512F.ConvertToVector512Int32(s.GetLower()).Store(sum + c);
-            Avx512F.ConvertToVector512Int32(s.GetUpper()).Store(sum + c + 16);
         }
     }
 }

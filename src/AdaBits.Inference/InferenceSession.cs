@@ -52,8 +52,8 @@ public sealed unsafe class InferenceSession : IDisposable
             int n = (channels + 31) & ~31;
             Y4Stride = n;
             Y4 = GC.AllocateArray<float>(FloatTilePixels * n, pinned: true);
-            T2 = GC.AllocateArray<int>(n, pinned: true);
-            Sum = GC.AllocateArray<int>(n, pinned: true);
+            T2 = GC.AllocateArray<int>(DepthwiseStrip * n, pinned: true);
+            Sum = GC.AllocateArray<int>(DepthwiseStrip * n, pinned: true);
             Y = GC.AllocateArray<float>(n, pinned: true);
         }
     }
@@ -368,36 +368,44 @@ public sealed unsafe class InferenceSession : IDisposable
         int oh = item % L.Out.Shape.H, n = item / L.Out.Shape.H, ow = L.Out.Shape.W, c = spec.OutChannels, taps = L.TapOff.Length;
         var v = L.View;
         byte* buf = codes[v.Index];
-        fixed (int* tapOff = L.TapOff, acc = wk.T2, sum = wk.Sum, w32 = s.W32)
+        fixed (int* tapOff = L.TapOff, acc = wk.T2, sum = wk.Sum, w32 = s.W32, colCls = L.Windows.Col)
         fixed (short* w16 = s.W16)
         fixed (sbyte* w8 = s.W8)
         fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
         {
             byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * v.Cp;
-            int* winSum = s.WindowSumTimes == 0 ? null : sum; // window sums only where the weights have an offset
-            for (int x = 0; x < ow; x++)
+            int* winSum0 = s.WindowSumTimes == 0 ? null : sum; // window sums only where the weights have an offset
+            var epi = new EpilogueTile
             {
-                byte* origin = rowBase + (long)(x * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
-                if (s.Path == KernelPath.Scalar) DepthwiseKernels.Scalar(origin, tapOff, taps, w8, c, acc, sum);
+                N = n, H = oh, Count = c, Acc = acc, AccStride = c, Sum = winSum0, SumStride = c, Times = s.WindowSumTimes,
+                MHalf = mHalf, CstRow = cstB + (long)L.Windows.Row[oh] * L.Windows.ColRanges.Count * c, ColCls = colCls, CstStride = c,
+            };
+            for (int x0 = 0; x0 < ow; x0 += DepthwiseStrip)
+            {
+                int strip = Math.Min(DepthwiseStrip, ow - x0);
+                byte* origin = rowBase + (long)(x0 * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
+                int pixelStride = spec.StrideW * v.Cp;
+                if (s.Path == KernelPath.Scalar)
+                    for (int k = 0; k < strip; k++) DepthwiseKernels.Scalar(origin + k * pixelStride, tapOff, taps, w8, c, acc + k * c, sum + k * c);
                 else if (s.Path == KernelPath.Avx512Pair)
                 {
-                    if (s.Use16) DepthwiseKernels.Avx512Int16(origin, tapOff, taps, w16, s.Stride16, c, acc, winSum);
-                    else DepthwiseKernels.Avx512Int32(origin, tapOff, taps, w32, s.Stride32, c, acc, winSum);
+                    if (s.Use16) DepthwiseKernels.Avx512Int16(origin, strip, pixelStride, tapOff, taps, w16, s.Stride16, c, acc, winSum0);
+                    else DepthwiseKernels.Avx512Int32(origin, strip, pixelStride, tapOff, taps, w32, s.Stride32, c, acc, winSum0);
                 }
-                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, tapOff, taps, w16, s.Stride16, c, acc, winSum);
-                else DepthwiseKernels.Avx2Int32(origin, tapOff, taps, w32, s.Stride32, c, acc, winSum);
-                if (SkipEpilogue) continue;
-                if (epilogue512)
-                {
-                    Epilogue512(L, new EpilogueTile
+                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, strip, pixelStride, tapOff, taps, w16, s.Stride16, c, acc, winSum0);
+                else DepthwiseKernels.Avx2Int32(origin, strip, pixelStride, tapOff, taps, w32, s.Stride32, c, acc, winSum0);
+                if (!SkipEpilogue && !epilogue512)
+                    for (int k = 0; k < strip; k++)
                     {
-                        N = n, H = oh, X0 = x, P1 = 1, Count = c, Acc = acc, Sum = winSum, Times = s.WindowSumTimes,
-                        MHalf = mHalf, CstRow = cstB + L.Windows.Of(oh, x) * c,
-                    });
-                    continue;
-                }
-                Doubled(acc, 0, winSum, s.WindowSumTimes, acc, c);
-                Finish(L, n, oh, x, 0, c, acc, mHalf, cstB + L.Windows.Of(oh, x) * c, y);
+                        int* a = acc + k * c;
+                        Doubled(a, 0, winSum0 == null ? null : winSum0 + k * c, s.WindowSumTimes, a, c);
+                        Finish(L, n, oh, x0 + k, 0, c, a, mHalf, cstB + L.Windows.Of(oh, x0 + k) * c, y);
+                    }
+                if (SkipEpilogue || !epilogue512) continue;
+                // one call for the strip: per pixel, the call's setup cost as much as 32 channels of work
+                epi.X0 = x0;
+                epi.P1 = strip;
+                Epilogue512(L, epi);
             }
         }
     }
@@ -495,13 +503,13 @@ public sealed unsafe class InferenceSession : IDisposable
             int x = e.X0 + p, add = adds == null ? 0 : adds[p];
             long at = (long)p * pixelFloats;
             float* cstB = colCls == null ? e.CstRow : e.CstRow + colCls[x] * e.CstStride;
-            int* a = e.Acc + p * accStride;
+            int* a = e.Acc + p * accStride, sp = TSum.On ? sum + p * e.SumStride : null;
             byte* b0 = codes0 + (long)p * pixelBytes;
             var vadd = Vector512.Create(add);
             for (int c = 0; c < full; c += 16)
             {
                 var t2 = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd; // a shift: "* 2" compiled to vpmulld
-                if (TSum.On) t2 += Vector512.Load(sum + c) * vtimes;
+                if (TSum.On) t2 += Vector512.Load(sp + c) * vtimes;
                 var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
                 if (TRes.On) v += Vector512.Load(res + at + c);
                 if (relu) v = Avx512F.Max(v, Vector512<float>.Zero);
@@ -530,7 +538,7 @@ public sealed unsafe class InferenceSession : IDisposable
             int* a = e.Acc + p * e.AccStride;
             for (int c = from; c < e.Count; c++)
             {
-                float v = (float)(2 * a[c] + add + (e.Sum == null ? 0 : e.Times * e.Sum[c])) * e.MHalf[c] + cstB[c];
+                float v = (float)(2 * a[c] + add + (e.Sum == null ? 0 : e.Times * e.Sum[p * e.SumStride + c])) * e.MHalf[c] + cstB[c];
                 if (res != null) v += res[at + c];
                 if (L.Spec.Relu && !(v > 0)) v = 0;
                 if (o.Floats != null) o.Floats[at + c] = v;
@@ -665,6 +673,8 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     const int FloatTilePixels = 8;
+    /// <summary>Depthwise pixels per epilogue call.</summary>
+    const int DepthwiseStrip = 8;
 
     /// <summary>
     /// One 16-channel group of the float head for 8 pixels (ps floats apart) over taps [k0, k1): eight
@@ -851,12 +861,12 @@ internal sealed unsafe class TensorTarget(TensorPlan t, float* floats, ViewTarge
 /// <summary>
 /// One epilogue call: pixels [P0, P1) of a tile whose pixel 0 is column X0 of row H of image N, channels
 /// [C0, C0 + Count). Acc: AccStride ints per pixel; Adds: an int per pixel, or null; Sum x Times: a window
-/// term per channel, or null; CstRow + ColCls[x] x CstStride: the pixel's constants (CstRow itself where
+/// term per channel (SumStride ints per pixel), or null; CstRow + ColCls[x] x CstStride: the pixel's constants (CstRow itself where
 /// ColCls is null).
 /// </summary>
 internal unsafe struct EpilogueTile
 {
-    public int N, H, X0, P0, P1, C0, Count, AccStride, Times, CstStride;
+    public int N, H, X0, P0, P1, C0, Count, AccStride, SumStride, Times, CstStride;
     public int* Acc, Adds, Sum, ColCls;
     public float* MHalf, CstRow;
 }
