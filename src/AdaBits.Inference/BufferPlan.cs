@@ -3,7 +3,7 @@ namespace AdaBits.Inference;
 /// <summary>
 /// Which tensors share memory. A tensor's floats and code views are live from the layer that writes them to
 /// the last layer that reads them; a buffer whose tensor is dead is given to the next tensor written. With
-/// one buffer per tensor every layer wrote into memory that no cache held (MobileNet V1 at batch 1 has 30 MB
+/// one buffer per tensor every layer wrote into memory that no cache held (MobileNet V1 at batch 1 has 5 MB
 /// of activations), and writing the codes cost more than computing them; shared, a pass's tensors are the
 /// same few hundred kilobytes, layer after layer and pass after pass, and stay in L2.
 /// </summary>
