@@ -523,26 +523,43 @@ public sealed unsafe class InferenceSession : IDisposable
         if (full < e.Count) EpilogueTail(L, e, full);
     }
 
-    /// <summary>The channels after the last full vector, one at a time. Apart from the vector loop: a call in
-    /// that loop (the scalar quantizer) made the JIT reload the quantizer's constants for every pixel.</summary>
+    /// <summary>
+    /// The channels after the last full vector (fewer than 16), as one vector through staging copies: lanes
+    /// are independent, so this is the arithmetic of the vector loop. Apart from that loop: a call in it made
+    /// the JIT reload the quantizer's constants for every pixel. Not per channel through the scalar quantizer:
+    /// on MobileNet V2's 24-channel projections that took 0.9 of the layer's 0.95 ms.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     void EpilogueTail(PreparedLayer L, in EpilogueTile e, int from)
     {
         var o = targets[L.Out.Id];
         float* res = L.Residual is { } r ? targets[r.Id].Floats : null;
+        int k = e.Count - from;
+        int* ta = stackalloc int[16], ts = stackalloc int[16];
+        float* tm = stackalloc float[16], tc = stackalloc float[16], tr = stackalloc float[16], ty = stackalloc float[16];
+        byte* tb = stackalloc byte[16];
+        Vector512<int>.Zero.Store(ta); Vector512<int>.Zero.Store(ts);
+        Vector512<float>.Zero.Store(tm); Vector512<float>.Zero.Store(tc); Vector512<float>.Zero.Store(tr);
+        static void Copy<T>(T* from, T* to, int count) where T : unmanaged => new ReadOnlySpan<T>(from, count).CopyTo(new Span<T>(to, count));
+        Copy(e.MHalf + from, tm, k);
+        var vtimes = Vector512.Create(e.Times);
         for (int p = e.P0; p < e.P1; p++)
         {
             int x = e.X0 + p, add = e.Adds == null ? 0 : e.Adds[p];
-            long at = o.At(e.N, e.H, x) + e.C0;
-            float* cstB = e.ColCls == null ? e.CstRow : e.CstRow + e.ColCls[x] * e.CstStride;
-            int* a = e.Acc + p * e.AccStride;
-            for (int c = from; c < e.Count; c++)
+            long at = o.At(e.N, e.H, x) + e.C0 + from;
+            Copy(e.Acc + p * e.AccStride + from, ta, k);
+            if (e.Sum != null) Copy(e.Sum + p * e.SumStride + from, ts, k);
+            Copy((e.ColCls == null ? e.CstRow : e.CstRow + e.ColCls[x] * e.CstStride) + from, tc, k);
+            if (res != null) Copy(res + at, tr, k);
+            var t2 = Vector512.ShiftLeft(Vector512.Load(ta), 1) + Vector512.Create(add) + Vector512.Load(ts) * vtimes;
+            var v = Vector512.ConvertToSingle(t2) * Vector512.Load(tm) + Vector512.Load(tc);
+            if (res != null) v += Vector512.Load(tr);
+            if (L.Spec.Relu) v = Avx512F.Max(v, Vector512<float>.Zero);
+            if (o.Floats != null) { v.Store(ty); Copy(ty, o.Floats + at, k); }
+            foreach (var view in o.Views)
             {
-                float v = (float)(2 * a[c] + add + (e.Sum == null ? 0 : e.Times * e.Sum[p * e.SumStride + c])) * e.MHalf[c] + cstB[c];
-                if (res != null) v += res[at + c];
-                if (L.Spec.Relu && !(v > 0)) v = 0;
-                if (o.Floats != null) o.Floats[at + c] = v;
-                foreach (var view in o.Views) view.Pixel(e.N, e.H, x)[e.C0 + c] = (byte)view.Requant[slot].Code(v);
+                Avx512F.ConvertToVector128Byte(view.Requant[slot].Codes(v)).Store(tb);
+                Copy(tb, view.Pixel(e.N, e.H, x) + e.C0 + from, k);
             }
         }
     }
