@@ -16,7 +16,8 @@ internal sealed class EvalOnnxCommand : CliCommand
         set and reports top-1 / top-5 accuracy and the agreement of its top-1 predictions with the
         TorchSharp model at the same bit-width (the bits in the model's metadata). The TorchSharp
         weights are the checkpoint named in the metadata, or pretrained_file=PATH.
-        --optimization: ONNX Runtime's graph optimization level (default basic: the graph's own numbers;
+        --optimization: ONNX Runtime's graph optimization level (none: the graph as written; default
+        basic: constants folded, which may also fold the Mul/Add of a batch norm into its convolution;
         extended/all may fuse quantized operators, which is faster and can change the last digits).
         --json prints {"bits": B, "top1": ..., "top5": ..., "agreement": ..., ...} (fractions in [0, 1]).
         """;
@@ -30,7 +31,7 @@ internal sealed class EvalOnnxCommand : CliCommand
         command.Arguments.Add(model);
         var tokens = CliOptions.ConfigTokens(command);
         var json = CliOptions.Flag("--json", "Print one JSON object");
-        var optimization = CliOptions.Choice("--optimization", "ONNX Runtime's graph optimization level", "basic", "basic", "extended", "all");
+        var optimization = CliOptions.Choice("--optimization", "ONNX Runtime's graph optimization level", "basic", "none", "basic", "extended", "all");
         command.Options.Add(json);
         command.Options.Add(optimization);
         command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(tokens)!, r.GetValue(json), r.GetValue(optimization)!));
@@ -44,6 +45,7 @@ internal sealed class EvalOnnxCommand : CliCommand
         var config = ConfigArgs.Load(configTokens);
         var level = optimization switch
         {
+            "none" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "extended" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
             "all" => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
             _ => Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
