@@ -94,6 +94,10 @@ internal sealed class FloatConvLayer : PreparedLayer
     public required (float[] W, float[] Scale, float[] Shift)[] Slots { get; init; }
     /// <summary>Per (row, column, input channel) of the kernel: its offset in floats from the window origin of an NHWC input.</summary>
     public required int[] TapOffsets { get; init; }
+    /// <summary>Width of a row copied with zero columns either side (PadW left), wide enough for every window.</summary>
+    public required int PaddedWidth { get; init; }
+    /// <summary>As <see cref="TapOffsets"/>, in rows of <see cref="PaddedWidth"/> pixels.</summary>
+    public required int[] PaddedTapOffsets { get; init; }
     public override int ItemsPerImage => Out.Shape.H;
     public override string PathAt(int slot) => "Float";
 }

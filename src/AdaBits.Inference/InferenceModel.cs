@@ -80,12 +80,15 @@ public sealed class InferenceModel
         if (l.InputQuant is null)
         {
             int lanes = Avx512F.IsSupported && !Options.Baseline ? 16 : 8;
+            int lastColumn = (output.Shape.W - 1) * l.StrideW - l.PadW + l.KernelW - 1; // the widest window's last input column
+            int paddedWidth = l.PadW + Math.Max(input.Shape.W, lastColumn + 1);
+            int[] Offsets(int rowPixels) => Enumerable.Range(0, l.KernelH * l.KernelW * l.InChannels)
+                .Select(k => ((k / l.InChannels / l.KernelW) * rowPixels + k / l.InChannels % l.KernelW) * l.InChannels + k % l.InChannels).ToArray();
             return new FloatConvLayer
             {
                 Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, Lanes = lanes,
                 Slots = Spec.BitsList.Select((_, s) => FloatSlot(l, s, lanes)).ToArray(),
-                TapOffsets = Enumerable.Range(0, l.KernelH * l.KernelW * l.InChannels)
-                    .Select(k => ((k / l.InChannels / l.KernelW) * input.Shape.W + k / l.InChannels % l.KernelW) * l.InChannels + k % l.InChannels).ToArray(),
+                TapOffsets = Offsets(input.Shape.W), PaddedWidth = paddedWidth, PaddedTapOffsets = Offsets(paddedWidth),
             };
         }
         var view = input.Views.First(v => CodeView.SameQuantizer(v.Quant, l.InputQuant));
