@@ -64,6 +64,20 @@ public class KernelPathTests
             bits, resnetImages, 2, "lut, resnet20");
     }
 
+    /// <summary>MobileNet V1 at 2 bits, its wide layers on the lookup path: the per-pixel epilogue and 8-lane
+    /// float head of the baseline engine give the logits of the fused epilogue and 16-lane head.</summary>
+    [Fact]
+    public void Table_lookup_with_the_per_pixel_epilogue_equals_the_fused_one()
+    {
+        if (!KernelChoice.Supported().HasFlag(KernelPath.Lut)) return;
+        var spec = RandomModels.Build("mobilenet_v1", [8, 2], seed: 4);
+        var fused = new InferenceModel(spec, new EngineOptions { Threads = 2 });
+        var perPixel = new InferenceModel(spec, new EngineOptions { Threads = 2, Baseline = true });
+        Assert.Contains(perPixel.Layers.OfType<DenseLayer>(), l => l.Slots[1].Path == KernelPath.Lut);
+        var images = TestNets.Images(1, 3, 224, 224);
+        Assert.Equal(TestNets.Run(fused, 2, images, 1), TestNets.Run(perPixel, 2, images, 1));
+    }
+
     /// <summary>By default the lookup takes the wide layers at 2 bits and nothing at 8.</summary>
     [Fact]
     public void Table_lookup_is_chosen_for_wide_layers_at_two_bits()
