@@ -35,7 +35,8 @@ public sealed unsafe class InferenceSession : IDisposable
 
     sealed class Worker
     {
-        public readonly int[] Acc = GC.AllocateArray<int>(4 * DenseKernels.Group * 2, pinned: true);
+        /// <summary>Accumulators of one output row of a dense layer: one group's, or every block's on the lookup path.</summary>
+        public readonly int[] Acc;
         public readonly int[] AccHi = GC.AllocateArray<int>(4 * DenseKernels.Group, pinned: true);
         public readonly int[] T2, Sum;
         public readonly float[] Y;
@@ -48,15 +49,16 @@ public sealed unsafe class InferenceSession : IDisposable
         public readonly byte[] Tables;
         /// <summary>The float head's input rows of one output row, with zero columns (<see cref="FloatConvLayer.PaddedWidth"/>).</summary>
         public readonly float[] Rows;
-        public Worker(int channels, int tableBytes, int rowFloats)
+        public Worker(int channels, int tableBytes, int rowFloats, int rowPixels, int accInts)
         {
+            Acc = GC.AllocateArray<int>(Math.Max(accInts, 4 * DenseKernels.Group * 2), pinned: true);
             Rows = GC.AllocateArray<float>(rowFloats + 16, pinned: true);
             Tables = GC.AllocateArray<byte>(tableBytes + 64, pinned: true);
             int n = (channels + 31) & ~31;
             Y4Stride = n;
             Y4 = GC.AllocateArray<float>(FloatTilePixels * n, pinned: true);
             T2 = GC.AllocateArray<int>(DepthwiseStrip * n, pinned: true);
-            Sum = GC.AllocateArray<int>(DepthwiseStrip * n, pinned: true);
+            Sum = GC.AllocateArray<int>(Math.Max(DepthwiseStrip * n, rowPixels), pinned: true);
             Y = GC.AllocateArray<float>(n, pinned: true);
         }
     }
@@ -96,7 +98,12 @@ public sealed unsafe class InferenceSession : IDisposable
         int tableBytes = model.Layers.OfType<DenseLayer>().Where(l => l.Slots.Any(s => s.Path == KernelPath.Lut))
             .Select(l => l.Steps * LutKernels.StepTableBytes).DefaultIfEmpty(0).Max();
         int rowFloats = model.Layers.OfType<FloatConvLayer>().Select(l => l.Spec.KernelH * l.PaddedWidth * l.Spec.InChannels).DefaultIfEmpty(0).Max();
-        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes, rowFloats)).ToArray();
+        var dense = model.Layers.OfType<DenseLayer>().ToArray();
+        int rowPixels = dense.Select(l => l.Out.Shape.W).DefaultIfEmpty(0).Max();
+        int accInts = dense.Select(l => Math.Max(l.Out.Shape.W * DenseKernels.Group,
+            l.Slots.Any(s => s.Path == KernelPath.Lut) ? (l.Spec.OutChannels + LutKernels.Block - 1) / LutKernels.Block * LutRowPixels(l.Out.Shape.W) * LutKernels.Block : 0))
+            .DefaultIfEmpty(0).Max();
+        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes, rowFloats, rowPixels, accInts)).ToArray();
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
         epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
@@ -281,35 +288,34 @@ public sealed unsafe class InferenceSession : IDisposable
                 N = n, H = oh, C0 = co0, Count = count, Acc = acc, AccStride = G, Adds = times != 0 ? adds : null,
                 MHalf = mHalf + co0, CstRow = cstRow, ColCls = colCls, CstStride = outC,
             };
+            // the whole row's accumulators first, then one epilogue call for the row: per tile, the call and
+            // its setup had cost about as much as the arithmetic of a tile's 4 to 8 pixels
             int done = 0;
             while (done < ow)
             {
                 int px = ow >= tilePx ? tilePx : 1, start = ow >= tilePx ? Math.Min(done, ow - tilePx) : done;
                 tile.In = rowBase + (long)(start * strideW - padW + vPadW) * cp;
+                tile.Acc = acc + start * G; // an overlapping last tile rewrites its first pixels with the same sums
                 if (path == KernelPath.Scalar)
                     DenseKernels.Scalar(tile, px, ops, steps * 4, co0, count, G);
                 else
                 {
                     tile.W = packed + groupBytes;
-                    tile.Acc = acc;
                     DenseKernels.Run(path, tile, px, G);
                     if (packedHi != null)
                     {
+                        int* lo = tile.Acc;
                         tile.W = packedHi + groupBytes;
                         tile.Acc = accHi;
                         DenseKernels.Run(path, tile, px, G);
-                        for (int i = 0; i < px * G; i++) acc[i] += accHi[i] << 4;
+                        for (int i = 0; i < px * G; i++) lo[i] += accHi[i] << 4;
                     }
                 }
-                int first = done - start; // pixels of an overlapping last tile that are already written
-                if (!skip)
-                {
-                    if (times != 0)
-                        for (int p = first; p < px; p++) adds[p] = times * WindowSum(tile.In + p * tile.PixelStride, L.TapOff, cp);
-                    TileOut(L, ref epi, start, first, px, t2, y);
-                }
+                if (!skip && times != 0)
+                    for (int p = done - start; p < px; p++) adds[start + p] = times * WindowSum(tile.In + p * tile.PixelStride, L.TapOff, cp);
                 done = start + px;
             }
+            if (!skip) TileOut(L, ref epi, 0, 0, ow, t2, y);
         }
     }
 
@@ -332,12 +338,13 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>One output row of a dense layer by table lookup: per tile of 4 pixels the tables once, then every
-    /// block of 64 channels (two groups).</summary>
+    /// block of 64 channels (two groups); then the epilogue once per group for the whole row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void DenseLut(DenseLayer L, DenseSlot s, int oh, int n, Worker wk)
     {
         var spec = L.Spec;
         int ow = L.Out.Shape.W, G = L.Group, outC = spec.OutChannels, steps = L.Steps, times = s.LutTimes, planes = s.LutPlanes;
+        int blockInts = LutRowPixels(ow) * LutKernels.Block; // the accumulators: [block][pixel][64]
         var v = L.View;
         int cp = v.Cp, pixelStride = spec.StrideW * cp;
         var windows = L.Windows;
@@ -348,33 +355,35 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * cp;
             float* cstRow = cstB + (long)windows.Row[oh] * windows.ColRanges.Count * outC;
-            var epi = new EpilogueTile { N = n, H = oh, AccStride = LutKernels.Block, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
             int done = 0;
             while (done < ow)
             {
-                int px = Math.Min(LutKernels.TilePixels, ow), start = Math.Min(done, ow - px), first = done - start;
+                int px = Math.Min(LutKernels.TilePixels, ow), start = Math.Min(done, ow - px);
                 byte* input = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * cp;
                 LutKernels.Tables(input, pixelStride, px, actOff, steps, tables);
                 if (!SkipEpilogue && times != 0)
-                    for (int p = first; p < px; p++) adds[p] = times * WindowSum(input + p * pixelStride, L.TapOff, cp);
+                    for (int p = done - start; p < px; p++) adds[start + p] = times * WindowSum(input + p * pixelStride, L.TapOff, cp);
                 for (int b = 0; b * LutKernels.Block < outC; b++)
-                {
-                    LutKernels.Run(tables, index + (long)b * steps * planes * LutKernels.Block, steps, planes, s.LutByteSteps, s.LutWordChunks, acc);
-                    if (SkipEpilogue) continue;
-                    for (int co0 = b * LutKernels.Block; co0 < Math.Min(outC, (b + 1) * LutKernels.Block); co0 += G)
-                    {
-                        epi.Acc = acc + co0 % LutKernels.Block;
-                        epi.C0 = co0;
-                        epi.Count = Math.Min(G, outC - co0);
-                        epi.MHalf = mHalf + co0;
-                        epi.CstRow = cstRow + co0;
-                        TileOut(L, ref epi, start, first, px, t2, y);
-                    }
-                }
+                    LutKernels.Run(tables, index + (long)b * steps * planes * LutKernels.Block, steps, planes, s.LutByteSteps, s.LutWordChunks,
+                        acc + b * blockInts + start * LutKernels.Block);
                 done = start + px;
+            }
+            if (SkipEpilogue) return;
+            var epi = new EpilogueTile { N = n, H = oh, AccStride = LutKernels.Block, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
+            for (int co0 = 0; co0 < outC; co0 += G)
+            {
+                epi.Acc = acc + co0 / LutKernels.Block * blockInts + co0 % LutKernels.Block;
+                epi.C0 = co0;
+                epi.Count = Math.Min(G, outC - co0);
+                epi.MHalf = mHalf + co0;
+                epi.CstRow = cstRow + co0;
+                TileOut(L, ref epi, 0, 0, ow, t2, y);
             }
         }
     }
+
+    /// <summary>Pixels per block of the lookup path's row accumulators: a tile writes 4 even where the row is narrower.</summary>
+    static int LutRowPixels(int ow) => Math.Max(ow, LutKernels.TilePixels);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Depthwise(DepthwiseLayer L, int item, Worker wk)
@@ -476,30 +485,44 @@ public sealed unsafe class InferenceSession : IDisposable
     /// Doubled sum, affine, residual, ReLU and every consumer's quantizer in one pass over 16-lane vectors,
     /// writing straight into the output buffers, for pixels [P0, P1) of a tile (<see cref="EpilogueTile"/>).
     /// The arithmetic per lane is that of <see cref="Doubled"/> and <see cref="Finish"/> (float multiply,
-    /// then add), the codes those of the reference quantizer. One call per tile, not per pixel: the call and
-    /// its setup cost more than 16 channels of work. Compiled once per combination of residual, float output
-    /// and window sum: the general form kept a dozen pointers live, spilled them, and its per-pixel address
-    /// arithmetic cost more than the arithmetic of a 16-channel pixel.
+    /// then add), the codes those of the reference quantizer. One call per row (dense) or strip (depthwise),
+    /// not per pixel: the call and its setup cost more than 16 channels of work. Compiled once per combination
+    /// of the first quantizer's mode, residual, float output and window sum: the general form kept a dozen
+    /// pointers live, spilled them, and its per-pixel address arithmetic and per-vector tests of the mode
+    /// cost more than the arithmetic of a 16-channel pixel.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Epilogue512(PreparedLayer L, in EpilogueTile e)
     {
+        var views = targets[L.Out.Id].Views;
+        var q = views.Length > 0 ? views[0].Requant[slot].Lanes : default;
+        if (views.Length == 0 || q.Thresholds) Epilogue512<Yes, No, No>(L, e); // without codes the quantizer type is unused
+        else if (q.Round) { if (q.DoubleSided) Epilogue512<No, Yes, Yes>(L, e); else Epilogue512<No, Yes, No>(L, e); }
+        else if (q.DoubleSided) Epilogue512<No, No, Yes>(L, e);
+        else Epilogue512<No, No, No>(L, e);
+    }
+
+    void Epilogue512<TThr, TRound, TDouble>(PreparedLayer L, in EpilogueTile e)
+        where TThr : struct, IFlag where TRound : struct, IFlag where TDouble : struct, IFlag
+    {
         int kind = (L.Residual != null ? 1 : 0) | (targets[L.Out.Id].Floats != null ? 2 : 0) | (e.Sum != null ? 4 : 0);
         switch (kind)
         {
-            case 0: Epilogue512<No, No, No>(L, e); break;
-            case 1: Epilogue512<Yes, No, No>(L, e); break;
-            case 2: Epilogue512<No, Yes, No>(L, e); break;
-            case 3: Epilogue512<Yes, Yes, No>(L, e); break;
-            case 4: Epilogue512<No, No, Yes>(L, e); break;
-            case 5: Epilogue512<Yes, No, Yes>(L, e); break;
-            case 6: Epilogue512<No, Yes, Yes>(L, e); break;
-            default: Epilogue512<Yes, Yes, Yes>(L, e); break;
+            case 0: Epilogue512<TThr, TRound, TDouble, No, No, No>(L, e); break;
+            case 1: Epilogue512<TThr, TRound, TDouble, Yes, No, No>(L, e); break;
+            case 2: Epilogue512<TThr, TRound, TDouble, No, Yes, No>(L, e); break;
+            case 3: Epilogue512<TThr, TRound, TDouble, Yes, Yes, No>(L, e); break;
+            case 4: Epilogue512<TThr, TRound, TDouble, No, No, Yes>(L, e); break;
+            case 5: Epilogue512<TThr, TRound, TDouble, Yes, No, Yes>(L, e); break;
+            case 6: Epilogue512<TThr, TRound, TDouble, No, Yes, Yes>(L, e); break;
+            default: Epilogue512<TThr, TRound, TDouble, Yes, Yes, Yes>(L, e); break;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Epilogue512<TRes, TDst, TSum>(PreparedLayer L, in EpilogueTile e) where TRes : struct, IFlag where TDst : struct, IFlag where TSum : struct, IFlag
+    void Epilogue512<TThr, TRound, TDouble, TRes, TDst, TSum>(PreparedLayer L, in EpilogueTile e)
+        where TThr : struct, IFlag where TRound : struct, IFlag where TDouble : struct, IFlag
+        where TRes : struct, IFlag where TDst : struct, IFlag where TSum : struct, IFlag
     {
         var o = targets[L.Out.Id];
         var views = o.Views;
@@ -531,7 +554,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 if (relu) v = Avx512F.Max(v, Vector512<float>.Zero);
                 if (TDst.On) v.Store(dst + at + c);
                 if (nv == 0) continue;
-                Avx512F.ConvertToVector128Byte(q.Codes(v)).Store(b0 + c);
+                Avx512F.ConvertToVector128Byte(q.Codes<TThr, TRound, TDouble>(v)).Store(b0 + c);
                 for (int i = 1; i < nv; i++)
                     Avx512F.ConvertToVector128Byte(views[i].Requant[s].Codes(v)).Store(views[i].Pixel(e.N, e.H, x) + e.C0 + c);
             }
@@ -783,22 +806,25 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Sums of absolute differences from zero kept in vector lanes across the taps and added up once: a
+    // horizontal sum per 32 bytes, and scalar adds for 16-channel layers (ResNet stage 0), had made this a
+    // third of those layers' epilogue.
     static int WindowSum(byte* origin, int[] tapOff, int cp)
     {
         int s = 0;
+        var wide = Vector256<ulong>.Zero;
+        var narrow = Vector128<ulong>.Zero;
         for (int t = 0; t < tapOff.Length; t++)
         {
             byte* p = origin + tapOff[t];
             int c = 0;
             if (Avx2.IsSupported)
-                for (; c + 32 <= cp; c += 32)
-                {
-                    var sad = Avx2.SumAbsoluteDifferences(Vector256.Load(p + c), Vector256<byte>.Zero).AsInt64();
-                    s += (int)(sad.GetElement(0) + sad.GetElement(1) + sad.GetElement(2) + sad.GetElement(3));
-                }
+                for (; c + 32 <= cp; c += 32) wide += Avx2.SumAbsoluteDifferences(Vector256.Load(p + c), Vector256<byte>.Zero).AsUInt64();
+            if (Sse2.IsSupported)
+                for (; c + 16 <= cp; c += 16) narrow += Sse2.SumAbsoluteDifferences(Vector128.Load(p + c), Vector128<byte>.Zero).AsUInt64();
             for (; c < cp; c++) s += p[c];
         }
-        return s;
+        return s + (int)(Vector256.Sum(wide) + Vector128.Sum(narrow));
     }
 
     /// <summary>Writes one pixel's channels [c0, c0 + count) of a tensor: floats where kept, codes for each quantizer.</summary>

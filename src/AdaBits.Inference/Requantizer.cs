@@ -108,10 +108,22 @@ internal readonly struct RequantLanes(bool thresholds, float alpha, int bits, bo
         lower = lower, upper = upper;
     readonly bool thresholds = thresholds, round = round, doubleSided = doubleSided;
 
+    public bool Thresholds => thresholds;
+    public bool Round => round;
+    public bool DoubleSided => doubleSided;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector512<int> Codes(Vector512<float> y)
+    public Vector512<int> Codes(Vector512<float> y) =>
+        thresholds ? Codes<Yes, No, No>(y) : round ? (doubleSided ? Codes<No, Yes, Yes>(y) : Codes<No, Yes, No>(y))
+            : doubleSided ? Codes<No, No, Yes>(y) : Codes<No, No, No>(y);
+
+    /// <summary>The codes with the mode fixed at compile time (it must be this quantizer's: <see cref="Thresholds"/>,
+    /// <see cref="Round"/>, <see cref="DoubleSided"/>), for loops that would otherwise test it for every vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<int> Codes<TThresholds, TRound, TDouble>(Vector512<float> y)
+        where TThresholds : struct, IFlag where TRound : struct, IFlag where TDouble : struct, IFlag
     {
-        if (thresholds)
+        if (TThresholds.On)
         {
             var e = Avx512F.Min(Avx512F.Max(y * estScale + estShift, Vector512<float>.Zero), top);
             var k0 = Avx512F.ConvertToVector512Int32WithTruncation(e);
@@ -119,9 +131,9 @@ internal readonly struct RequantLanes(bool thresholds, float alpha, int bits, bo
             var hi = Avx512F.PermuteVar16x32(upper, k0);
             return k0 - Vector512.GreaterThanOrEqual(y, hi).AsInt32() + Vector512.LessThan(y, lo).AsInt32();
         }
-        var c = Avx512F.Min(Avx512F.Max(y, doubleSided ? -alpha : Vector512<float>.Zero), alpha);
-        var u = doubleSided ? (c / alpha + Vector512<float>.One) * Vector512.Create(0.5f) : c / alpha;
-        var f = round ? Vector512.Round(top * u) : Avx512F.Min(Vector512.Floor(levels * u), top);
+        var c = Avx512F.Min(Avx512F.Max(y, TDouble.On ? -alpha : Vector512<float>.Zero), alpha);
+        var u = TDouble.On ? (c / alpha + Vector512<float>.One) * Vector512.Create(0.5f) : c / alpha;
+        var f = TRound.On ? Vector512.Round(top * u) : Avx512F.Min(Vector512.Floor(levels * u), top);
         return Avx512F.ConvertToVector512Int32WithTruncation(f);
     }
 }
