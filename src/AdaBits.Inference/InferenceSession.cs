@@ -502,6 +502,7 @@ public sealed unsafe class InferenceSession : IDisposable
         else Epilogue512<No, No, No>(L, e);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Epilogue512<TThr, TRound, TDouble>(PreparedLayer L, in EpilogueTile e)
         where TThr : struct, IFlag where TRound : struct, IFlag where TDouble : struct, IFlag
     {
