@@ -806,10 +806,10 @@ public sealed unsafe class InferenceSession : IDisposable
         fixed (float* py = y) Emit(L.Out, n, 0, 0, 0, i.C, py);
     }
 
+    // Sums of absolute differences from zero kept in vector lanes across the taps and added up once. Before,
+    // a horizontal sum per 32 bytes and a scalar add per byte below that gave 16-channel layers (ResNet
+    // stage 0) 144 scalar adds a pixel; the gain measured was small (0.02-0.05 ms of a 0.6 ms layer, noisy).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    // Sums of absolute differences from zero kept in vector lanes across the taps and added up once: a
-    // horizontal sum per 32 bytes, and scalar adds for 16-channel layers (ResNet stage 0), had made this a
-    // third of those layers' epilogue.
     static int WindowSum(byte* origin, int[] tapOff, int cp)
     {
         int s = 0;
