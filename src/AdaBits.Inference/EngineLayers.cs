@@ -46,7 +46,6 @@ internal sealed class DenseLayer : PreparedLayer
     public required CodeView View { get; init; }
     public required int Steps { get; init; }
     public required int[] ActOff { get; init; }
-    public required int[] TapOff { get; init; }
     public required WindowClasses Windows { get; init; }
     public required DenseSlot[] Slots { get; init; }
     /// <summary>Output channels per work item and weight group (32, or 16 for narrow layers).</summary>

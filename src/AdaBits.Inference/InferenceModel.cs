@@ -112,7 +112,7 @@ public sealed class InferenceModel
         int group = Options.Baseline ? DenseKernels.Group : DenseKernels.GroupOf(l.OutChannels);
         return new DenseLayer
         {
-            Group = group, Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, View = view, Steps = steps, ActOff = actOff, TapOff = tapOff,
+            Group = group, Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, View = view, Steps = steps, ActOff = actOff,
             Windows = windows, Slots = Spec.BitsList.Select((_, s) => DenseSlotOf(l, s, view, steps, windows, group)).ToArray(),
         };
     }

@@ -39,18 +39,24 @@ public sealed unsafe class InferenceSession : IDisposable
         public readonly int[] Acc;
         public readonly int[] AccHi = GC.AllocateArray<int>(4 * DenseKernels.Group, pinned: true);
         public readonly int[] T2, Sum;
+        /// <summary>Per input column of a dense layer's window: its sum over the window's rows (<see cref="RowWindowSums"/>).</summary>
+        public readonly int[] Columns;
         public readonly float[] Y;
         /// <summary>Outputs of the float head's tiles: [pixel][channels rounded up to 32].</summary>
         public readonly float[] Y4;
         /// <summary>The float head's sums of one 16-channel group of a tile: [pixel][16].</summary>
         public readonly float[] Tile = GC.AllocateArray<float>(FloatTilePixels * 16, pinned: true);
+        /// <summary>The float head's sums of one 16-channel group of an output row: [pixel][16].</summary>
+        public readonly float[] HeadRow;
         public readonly int Y4Stride;
         /// <summary>The table-lookup path's tables of one tile (<see cref="LutKernels.Tables"/>).</summary>
         public readonly byte[] Tables;
         /// <summary>The float head's input rows of one output row, with zero columns (<see cref="FloatConvLayer.PaddedWidth"/>).</summary>
         public readonly float[] Rows;
-        public Worker(int channels, int tableBytes, int rowFloats, int rowPixels, int accInts)
+        public Worker(int channels, int tableBytes, int rowFloats, int rowPixels, int accInts, int windowColumns, int headPixels)
         {
+            HeadRow = GC.AllocateArray<float>(headPixels * 16 + 16, pinned: true);
+            Columns = GC.AllocateArray<int>(windowColumns + 1, pinned: true);
             Acc = GC.AllocateArray<int>(Math.Max(accInts, 4 * DenseKernels.Group * 2), pinned: true);
             Rows = GC.AllocateArray<float>(rowFloats + 16, pinned: true);
             Tables = GC.AllocateArray<byte>(tableBytes + 64, pinned: true);
@@ -103,7 +109,9 @@ public sealed unsafe class InferenceSession : IDisposable
         int accInts = dense.Select(l => Math.Max(l.Out.Shape.W * DenseKernels.Group,
             l.Slots.Any(s => s.Path == KernelPath.Lut) ? (l.Spec.OutChannels + LutKernels.Block - 1) / LutKernels.Block * LutRowPixels(l.Out.Shape.W) * LutKernels.Block : 0))
             .DefaultIfEmpty(0).Max();
-        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes, rowFloats, rowPixels, accInts)).ToArray();
+        int windowColumns = dense.Select(l => (l.Out.Shape.W - 1) * l.Spec.StrideW + l.Spec.KernelW).DefaultIfEmpty(0).Max();
+        int headPixels = model.Layers.OfType<FloatConvLayer>().Select(l => l.Out.Shape.W).DefaultIfEmpty(0).Max();
+        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes, rowFloats, rowPixels, accInts, windowColumns, headPixels)).ToArray();
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
         epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
@@ -276,7 +284,7 @@ public sealed unsafe class InferenceSession : IDisposable
         bool skip = SkipEpilogue;
         var windows = L.Windows;
         byte* buf = codes[v.Index];
-        fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col)
+        fixed (int* actOff = L.ActOff, acc = wk.Acc, accHi = wk.AccHi, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col, columns = wk.Columns)
         fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
         fixed (sbyte* packed = s.Packed, packedHi = s.PackedHi, ops = s.Operands)
         {
@@ -311,11 +319,11 @@ public sealed unsafe class InferenceSession : IDisposable
                         for (int i = 0; i < px * G; i++) lo[i] += accHi[i] << 4;
                     }
                 }
-                if (!skip && times != 0)
-                    for (int p = done - start; p < px; p++) adds[start + p] = times * WindowSum(tile.In + p * tile.PixelStride, L.TapOff, cp);
                 done = start + px;
             }
-            if (!skip) TileOut(L, ref epi, 0, 0, ow, t2, y);
+            if (skip) return;
+            if (times != 0) RowWindowSums(rowBase + (long)(vPadW - padW) * cp, v.Wp * cp, cp, spec.KernelH, spec.KernelW, strideW, ow, times, columns, adds);
+            TileOut(L, ref epi, 0, 0, ow, t2, y);
         }
     }
 
@@ -349,7 +357,7 @@ public sealed unsafe class InferenceSession : IDisposable
         int cp = v.Cp, pixelStride = spec.StrideW * cp;
         var windows = L.Windows;
         byte* buf = codes[v.Index];
-        fixed (int* actOff = L.ActOff, acc = wk.Acc, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col)
+        fixed (int* actOff = L.ActOff, acc = wk.Acc, t2 = wk.T2, adds = wk.Sum, colCls = windows.Col, columns = wk.Columns)
         fixed (float* y = wk.Y, mHalf = s.MHalf, cstB = s.CstB)
         fixed (byte* index = s.LutIndex, tables = wk.Tables)
         {
@@ -361,14 +369,13 @@ public sealed unsafe class InferenceSession : IDisposable
                 int px = Math.Min(LutKernels.TilePixels, ow), start = Math.Min(done, ow - px);
                 byte* input = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * cp;
                 LutKernels.Tables(input, pixelStride, px, actOff, steps, tables);
-                if (!SkipEpilogue && times != 0)
-                    for (int p = done - start; p < px; p++) adds[start + p] = times * WindowSum(input + p * pixelStride, L.TapOff, cp);
                 for (int b = 0; b * LutKernels.Block < outC; b++)
                     LutKernels.Run(tables, index + (long)b * steps * planes * LutKernels.Block, steps, planes, s.LutByteSteps, s.LutWordChunks,
                         acc + b * blockInts + start * LutKernels.Block);
                 done = start + px;
             }
             if (SkipEpilogue) return;
+            if (times != 0) RowWindowSums(rowBase + (long)(v.PadW - spec.PadW) * cp, v.Wp * cp, cp, spec.KernelH, spec.KernelW, spec.StrideW, ow, times, columns, adds);
             var epi = new EpilogueTile { N = n, H = oh, AccStride = LutKernels.Block, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
             for (int co0 = 0; co0 < outC; co0 += G)
             {
@@ -482,85 +489,50 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>
-    /// Doubled sum, affine, residual, ReLU and every consumer's quantizer in one pass over 16-lane vectors,
-    /// writing straight into the output buffers, for pixels [P0, P1) of a tile (<see cref="EpilogueTile"/>).
-    /// The arithmetic per lane is that of <see cref="Doubled"/> and <see cref="Finish"/> (float multiply,
-    /// then add), the codes those of the reference quantizer. One call per row (dense) or strip (depthwise),
-    /// not per pixel: the call and its setup cost more than 16 channels of work. Compiled once per combination
-    /// of the first quantizer's mode, residual, float output and window sum: the general form kept a dozen
-    /// pointers live, spilled them, and its per-pixel address arithmetic and per-vector tests of the mode
-    /// cost more than the arithmetic of a 16-channel pixel.
+    /// Doubled sum, affine, residual, ReLU and every consumer's quantizer over 16-lane vectors, writing straight
+    /// into the output buffers, for pixels [P0, P1) of a tile (<see cref="EpilogueTile"/>): one
+    /// <see cref="EpiloguePass"/> per code view. One call per row (dense) or strip (depthwise), not per pixel:
+    /// the call and its setup cost more than 16 channels of work.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Epilogue512(PreparedLayer L, in EpilogueTile e)
     {
-        var views = targets[L.Out.Id].Views;
-        var q = views.Length > 0 ? views[0].Requant[slot].Lanes : default;
-        if (views.Length == 0 || q.Thresholds) Epilogue512<Yes, No, No>(L, e); // without codes the quantizer type is unused
-        else if (q.Round) { if (q.DoubleSided) Epilogue512<No, Yes, Yes>(L, e); else Epilogue512<No, Yes, No>(L, e); }
-        else if (q.DoubleSided) Epilogue512<No, No, Yes>(L, e);
-        else Epilogue512<No, No, No>(L, e);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Epilogue512<TThr, TRound, TDouble>(PreparedLayer L, in EpilogueTile e)
-        where TThr : struct, IFlag where TRound : struct, IFlag where TDouble : struct, IFlag
-    {
-        int kind = (L.Residual != null ? 1 : 0) | (targets[L.Out.Id].Floats != null ? 2 : 0) | (e.Sum != null ? 4 : 0);
-        switch (kind)
-        {
-            case 0: Epilogue512<TThr, TRound, TDouble, No, No, No>(L, e); break;
-            case 1: Epilogue512<TThr, TRound, TDouble, Yes, No, No>(L, e); break;
-            case 2: Epilogue512<TThr, TRound, TDouble, No, Yes, No>(L, e); break;
-            case 3: Epilogue512<TThr, TRound, TDouble, Yes, Yes, No>(L, e); break;
-            case 4: Epilogue512<TThr, TRound, TDouble, No, No, Yes>(L, e); break;
-            case 5: Epilogue512<TThr, TRound, TDouble, Yes, No, Yes>(L, e); break;
-            case 6: Epilogue512<TThr, TRound, TDouble, No, Yes, Yes>(L, e); break;
-            default: Epilogue512<TThr, TRound, TDouble, Yes, Yes, Yes>(L, e); break;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Epilogue512<TThr, TRound, TDouble, TRes, TDst, TSum>(PreparedLayer L, in EpilogueTile e)
-        where TThr : struct, IFlag where TRound : struct, IFlag where TDouble : struct, IFlag
-        where TRes : struct, IFlag where TDst : struct, IFlag where TSum : struct, IFlag
-    {
         var o = targets[L.Out.Id];
-        var views = o.Views;
-        int s = slot, full = e.Count & ~15, nv = views.Length, pixelFloats = o.PixelFloats, accStride = e.AccStride;
-        long first = o.At(e.N, e.H, e.X0) + e.C0;
-        float* res = TRes.On ? targets[L.Residual!.Id].Floats + first : null;
-        float* dst = TDst.On ? o.Floats + first : null;
-        byte* codes0 = nv > 0 ? views[0].Pixel(e.N, e.H, e.X0) + e.C0 : null;
-        int pixelBytes = nv > 0 ? views[0].PixelBytes : 0;
-        var q = nv > 0 ? views[0].Requant[s].Lanes : default;
-        bool relu = L.Spec.Relu;
-        int* sum = e.Sum, adds = e.Adds, colCls = e.ColCls;
-        float* mHalf = e.MHalf;
-        var vtimes = Vector512.Create(e.Times);
-        for (int p = e.P0; p < e.P1; p++)
+        int full = e.Count & ~15, p0 = e.P0;
+        if (full > 0 && e.P1 > p0)
         {
-            int x = e.X0 + p, add = adds == null ? 0 : adds[p];
-            long at = (long)p * pixelFloats;
-            float* cstB = colCls == null ? e.CstRow : e.CstRow + colCls[x] * e.CstStride;
-            int* a = e.Acc + p * accStride, sp = TSum.On ? sum + p * e.SumStride : null;
-            byte* b0 = codes0 + (long)p * pixelBytes;
-            var vadd = Vector512.Create(add);
-            for (int c = 0; c < full; c += 16)
+            long first = o.At(e.N, e.H, e.X0 + p0) + e.C0;
+            var st = new EpilogueStreams
             {
-                var t2 = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd; // a shift: "* 2" compiled to vpmulld
-                if (TSum.On) t2 += Vector512.Load(sp + c) * vtimes;
-                var v = Vector512.ConvertToSingle(t2) * Vector512.Load(mHalf + c) + Vector512.Load(cstB + c);
-                if (TRes.On) v += Vector512.Load(res + at + c);
-                if (relu) v = Avx512F.Max(v, Vector512<float>.Zero);
-                if (TDst.On) v.Store(dst + at + c);
-                if (nv == 0) continue;
-                Avx512F.ConvertToVector128Byte(q.Codes<TThr, TRound, TDouble>(v)).Store(b0 + c);
-                for (int i = 1; i < nv; i++)
-                    Avx512F.ConvertToVector128Byte(views[i].Requant[s].Codes(v)).Store(views[i].Pixel(e.N, e.H, x) + e.C0 + c);
-            }
+                Acc = e.Acc + p0 * e.AccStride, AccStride = e.AccStride,
+                Sum = e.Sum == null ? null : e.Sum + p0 * e.SumStride, SumStride = e.SumStride, Times = e.Times,
+                Adds = e.Adds == null ? null : e.Adds + p0,
+                ColCls = e.ColCls == null ? null : e.ColCls + e.X0 + p0,
+                MHalf = e.MHalf, CstRow = e.CstRow, CstStride = e.CstStride,
+                Res = L.Residual is { } r ? targets[r.Id].Floats + first : null,
+                Dst = o.Floats == null ? null : o.Floats + first, PixelFloats = o.PixelFloats,
+                Pixels = e.P1 - p0, Full = full, Relu = L.Spec.Relu,
+            };
+            Passes(o, st, e.N, e.H, e.X0 + p0, e.C0);
         }
         if (full < e.Count) EpilogueTail(L, e, full);
+    }
+
+    /// <summary>One <see cref="EpiloguePass"/> per code view of the output from pixel (n, h, x), channel c0 on (one for
+    /// the floats alone where there is none). The first also writes the floats; a second view (two consumers with
+    /// different quantizers) is rare, and its quantizer inside the same loop had taken the first one's registers.</summary>
+    void Passes(TensorTarget o, EpilogueStreams st, int n, int h, int x, int c0)
+    {
+        var views = o.Views;
+        for (int i = 0; i == 0 || i < views.Length; i++)
+        {
+            if (i < views.Length)
+            {
+                st.Codes = views[i].Pixel(n, h, x) + c0;
+                st.PixelBytes = views[i].PixelBytes;
+            }
+            if (i > 0) st.Dst = null;
+            EpiloguePass.Run(st, i < views.Length ? views[i].Requant[slot].Lanes : default);
+        }
     }
 
     /// <summary>
@@ -676,8 +648,9 @@ public sealed unsafe class InferenceSession : IDisposable
         int sw = spec.StrideW, pw0 = spec.PadW, taps = L.TapOffsets.Length, groups = (co + 15) / 16, ys = wk.Y4Stride;
         float* x = targets[L.In.Id].Floats;
         float* res = L.Residual is { } r ? targets[r.Id].Floats : null;
+        var target = targets[L.Out.Id];
         int iy0 = oh * spec.StrideH - spec.PadH;
-        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y, y4 = wk.Y4, tile = wk.Tile, rows = wk.Rows)
+        fixed (float* w = wts, sc = scale, sh = shift, y = wk.Y, y4 = wk.Y4, tile = wk.Tile, rows = wk.Rows, headRow = wk.HeadRow)
         fixed (int* koff = L.PaddedTapOffsets)
         {
             int ox = 0;
@@ -696,19 +669,33 @@ public sealed unsafe class InferenceSession : IDisposable
                         new ReadOnlySpan<float>(x + ((long)n * i.H + iy) * i.W * cin, i.W * cin).CopyTo(dst.Slice(pw0 * cin));
                 }
                 long ps = (long)sw * cin;
-                for (; ox < o.W; ox += FloatTilePixels)
+                for (int g = 0; g < groups; g++)
                 {
-                    int start = Math.Min(ox, o.W - FloatTilePixels); // the last tile overlaps the one before
-                    float* p0 = rows + (long)start * sw * cin;
-                    for (int g = 0; g < groups; g++)
+                    // a whole group's sums for the row, then one fused epilogue pass over it: per 8-pixel tile,
+                    // the pass's call and set-up had cost more than its arithmetic
+                    bool whole = co - g * 16 >= 16;
+                    for (int t = 0; t < o.W; t += FloatTilePixels)
                     {
-                        FloatTile(p0, ps, koff, 0, taps, w + (long)g * taps * 16, tile);
+                        int start = Math.Min(t, o.W - FloatTilePixels); // the last tile overlaps the one before
+                        float* sums = whole ? headRow + start * 16 : tile;
+                        FloatTile(rows + (long)start * sw * cin, ps, koff, 0, taps, w + (long)g * taps * 16, sums);
+                        if (whole) continue;
                         long at = (((long)n * o.H + oh) * o.W + start) * o.C + g * 16;
                         for (int j = 0; j < FloatTilePixels; j++)
                             FloatHeadOut(Vector512.Load(tile + j * 16), g, co, sc, sh, res == null ? null : res + at + j * o.C, spec.Relu, y4 + j * ys);
+                        Emit(L.Out, n, oh, start, FloatTilePixels, g * 16, co - g * 16, y4 + g * 16, ys);
                     }
-                    Emit(L.Out, n, oh, start, FloatTilePixels, 0, co, y4, ys);
+                    if (!whole) continue;
+                    long first = ((long)n * o.H + oh) * o.W * o.C + g * 16;
+                    var st = new EpilogueStreams
+                    {
+                        FloatAcc = headRow, AccStride = 16, MHalf = sc + g * 16, CstRow = sh + g * 16,
+                        Res = res == null ? null : res + first, Dst = target.Floats == null ? null : target.Floats + first,
+                        PixelFloats = o.C, Pixels = o.W, Full = 16, Relu = spec.Relu,
+                    };
+                    Passes(target, st, n, oh, 0, g * 16);
                 }
+                ox = o.W;
             }
             for (; ox < o.W; ox++) // rows narrower than a tile
             {
@@ -793,39 +780,64 @@ public sealed unsafe class InferenceSession : IDisposable
     void Pool(PoolLayer L, int n, Worker wk)
     {
         var i = L.In.Shape;
-        int hw = i.H * i.W;
-        float* x = floats[L.In.Id];
-        var y = wk.Y;
-        for (int c = 0; c < i.C; c++) y[c] = 0;
-        for (int p = 0; p < hw; p++)
+        int hw = i.H * i.W, channels = i.C;
+        float* x = floats[L.In.Id] + (long)n * hw * channels;
+        fixed (float* y = wk.Y)
         {
-            int b = (n * hw + p) * i.C;
-            for (int c = 0; c < i.C; c++) y[c] += x[b + c];
+            // eight channels at a time, each summed over the pixels in order as the scalar loop below does
+            int c = 0;
+            if (simdEpilogue)
+                for (; c + 8 <= channels; c += 8)
+                {
+                    var s = Vector256<float>.Zero;
+                    for (int p = 0; p < hw; p++) s += Vector256.Load(x + (long)p * channels + c);
+                    (s / Vector256.Create((float)hw)).Store(y + c);
+                }
+            for (; c < channels; c++)
+            {
+                float s = 0;
+                for (int p = 0; p < hw; p++) s += x[(long)p * channels + c];
+                y[c] = s / hw;
+            }
+            Emit(L.Out, n, 0, 0, 0, channels, y);
         }
-        for (int c = 0; c < i.C; c++) y[c] /= hw;
-        fixed (float* py = y) Emit(L.Out, n, 0, 0, 0, i.C, py);
     }
 
-    // Sums of absolute differences from zero kept in vector lanes across the taps and added up once. Before,
-    // a horizontal sum per 32 bytes and a scalar add per byte below that gave 16-channel layers (ResNet
-    // stage 0) 144 scalar adds a pixel; the gain measured was small (0.02-0.05 ms of a 0.6 ms layer, noisy).
+    /// <summary>
+    /// adds[x] = times x the sum of the input codes in output pixel x's window, for a whole output row: each
+    /// input column's sum over the window's rows once, then a sliding sum of KernelW columns. Summed per output
+    /// pixel instead, every input pixel was read KernelW times over (9 taps of 16 channels a pixel on ResNet's
+    /// stage 0, about as much work as the pixel's epilogue). Sums of absolute differences from zero stay in
+    /// vector lanes across the rows and are added up once a column.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static int WindowSum(byte* origin, int[] tapOff, int cp)
+    static void RowWindowSums(byte* origin, int rowBytes, int cp, int kh, int kw, int strideW, int ow, int times, int* columns, int* adds)
     {
-        int s = 0;
-        var wide = Vector256<ulong>.Zero;
-        var narrow = Vector128<ulong>.Zero;
-        for (int t = 0; t < tapOff.Length; t++)
+        int width = (ow - 1) * strideW + kw;
+        for (int j = 0; j < width; j++)
         {
-            byte* p = origin + tapOff[t];
-            int c = 0;
-            if (Avx2.IsSupported)
-                for (; c + 32 <= cp; c += 32) wide += Avx2.SumAbsoluteDifferences(Vector256.Load(p + c), Vector256<byte>.Zero).AsUInt64();
-            if (Sse2.IsSupported)
-                for (; c + 16 <= cp; c += 16) narrow += Sse2.SumAbsoluteDifferences(Vector128.Load(p + c), Vector128<byte>.Zero).AsUInt64();
-            for (; c < cp; c++) s += p[c];
+            byte* column = origin + (long)j * cp;
+            var wide = Vector256<ulong>.Zero;
+            var narrow = Vector128<ulong>.Zero;
+            int s = 0;
+            for (int r = 0; r < kh; r++)
+            {
+                byte* p = column + (long)r * rowBytes;
+                int c = 0;
+                if (Avx2.IsSupported)
+                    for (; c + 32 <= cp; c += 32) wide += Avx2.SumAbsoluteDifferences(Vector256.Load(p + c), Vector256<byte>.Zero).AsUInt64();
+                if (Sse2.IsSupported)
+                    for (; c + 16 <= cp; c += 16) narrow += Sse2.SumAbsoluteDifferences(Vector128.Load(p + c), Vector128<byte>.Zero).AsUInt64();
+                for (; c < cp; c++) s += p[c];
+            }
+            columns[j] = s + (int)(Vector256.Sum(wide) + Vector128.Sum(narrow));
         }
-        return s + (int)(Vector256.Sum(wide) + Vector128.Sum(narrow));
+        for (int x = 0; x < ow; x++)
+        {
+            int s = 0;
+            for (int k = 0; k < kw; k++) s += columns[x * strideW + k];
+            adds[x] = times * s;
+        }
     }
 
     /// <summary>Writes one pixel's channels [c0, c0 + count) of a tensor: floats where kept, codes for each quantizer.</summary>
