@@ -76,7 +76,8 @@ internal static unsafe class EpiloguePass
         byte* b = st.Codes;
         int accStride = st.AccStride, sumStride = st.SumStride, cstStride = st.CstStride, pixelFloats = st.PixelFloats,
             pixelBytes = st.PixelBytes, pixels = st.Pixels, full = st.Full;
-        bool relu = st.Relu;
+        // a single-sided quantizer clamps at 0 itself: ReLU before it matters only to the floats
+        bool relu = st.Relu && (TDst.On || !TCodes.On || q.DoubleSided);
         var vtimes = Vector512.Create(st.Times);
         for (int p = 0; p < pixels; p++)
         {
