@@ -323,25 +323,24 @@ public sealed unsafe class InferenceSession : IDisposable
             }
             if (skip) return;
             if (times != 0) RowWindowSums(rowBase + (long)(vPadW - padW) * cp, v.Wp * cp, cp, spec.KernelH, spec.KernelW, strideW, ow, times, columns, adds);
-            TileOut(L, ref epi, 0, 0, ow, t2, y);
+            RowOut(L, ref epi, ow, t2, y);
         }
     }
 
-    /// <summary>Pixels [first, px) of a dense tile whose pixel 0 is column start: the fused epilogue, or per pixel.</summary>
-    void TileOut(DenseLayer L, ref EpilogueTile epi, int start, int first, int px, int* t2, float* y)
+    /// <summary>The first <paramref name="pixels"/> pixels of a dense layer's output row: the fused epilogue, or per pixel.</summary>
+    void RowOut(DenseLayer L, ref EpilogueTile epi, int pixels, int* t2, float* y)
     {
         if (epilogue512)
         {
-            epi.X0 = start;
-            epi.P0 = first;
-            epi.P1 = px;
+            epi.X0 = 0;
+            epi.Pixels = pixels;
             Epilogue512(L, epi);
             return;
         }
-        for (int p = first; p < px; p++)
+        for (int p = 0; p < pixels; p++)
         {
             Doubled(epi.Acc + p * epi.AccStride, epi.Adds != null ? epi.Adds[p] : 0, null, 0, t2, epi.Count);
-            Finish(L, epi.N, epi.H, start + p, epi.C0, epi.Count, t2, epi.MHalf, epi.CstRow + epi.ColCls[start + p] * epi.CstStride, y);
+            Finish(L, epi.N, epi.H, p, epi.C0, epi.Count, t2, epi.MHalf, epi.CstRow + epi.ColCls[p] * epi.CstStride, y);
         }
     }
 
@@ -384,7 +383,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 epi.Count = Math.Min(G, outC - co0);
                 epi.MHalf = mHalf + co0;
                 epi.CstRow = cstRow + co0;
-                TileOut(L, ref epi, 0, 0, ow, t2, y);
+                RowOut(L, ref epi, ow, t2, y);
             }
         }
     }
@@ -436,7 +435,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 if (SkipEpilogue || !epilogue512) continue;
                 // one call for the strip: per pixel, the call's setup cost as much as 32 channels of work
                 epi.X0 = x0;
-                epi.P1 = strip;
+                epi.Pixels = strip;
                 Epilogue512(L, epi);
             }
         }
@@ -490,7 +489,7 @@ public sealed unsafe class InferenceSession : IDisposable
 
     /// <summary>
     /// Doubled sum, affine, residual, ReLU and every consumer's quantizer over 16-lane vectors, writing straight
-    /// into the output buffers, for pixels [P0, P1) of a tile (<see cref="EpilogueTile"/>): one
+    /// into the output buffers, for a tile's pixels (<see cref="EpilogueTile"/>): one
     /// <see cref="EpiloguePass"/> per code view. One call per row (dense) or strip (depthwise), not per pixel:
     /// the call and its setup cost more than 16 channels of work.
     /// </summary>
@@ -498,22 +497,20 @@ public sealed unsafe class InferenceSession : IDisposable
     void Epilogue512(PreparedLayer L, in EpilogueTile e)
     {
         var o = targets[L.Out.Id];
-        int full = e.Count & ~15, p0 = e.P0;
-        if (full > 0 && e.P1 > p0)
+        int full = e.Count & ~15;
+        if (full > 0 && e.Pixels > 0)
         {
-            long first = o.At(e.N, e.H, e.X0 + p0) + e.C0;
+            long first = o.At(e.N, e.H, e.X0) + e.C0;
             var st = new EpilogueStreams
             {
-                Acc = e.Acc + p0 * e.AccStride, AccStride = e.AccStride,
-                Sum = e.Sum == null ? null : e.Sum + p0 * e.SumStride, SumStride = e.SumStride, Times = e.Times,
-                Adds = e.Adds == null ? null : e.Adds + p0,
-                ColCls = e.ColCls == null ? null : e.ColCls + e.X0 + p0,
+                Acc = e.Acc, AccStride = e.AccStride, Sum = e.Sum, SumStride = e.SumStride, Times = e.Times, Adds = e.Adds,
+                ColCls = e.ColCls == null ? null : e.ColCls + e.X0,
                 MHalf = e.MHalf, CstRow = e.CstRow, CstStride = e.CstStride,
                 Res = L.Residual is { } r ? targets[r.Id].Floats + first : null,
                 Dst = o.Floats == null ? null : o.Floats + first, PixelFloats = o.PixelFloats,
-                Pixels = e.P1 - p0, Full = full, Relu = L.Spec.Relu,
+                Pixels = e.Pixels, Full = full, Relu = L.Spec.Relu,
             };
-            Passes(o, st, e.N, e.H, e.X0 + p0, e.C0);
+            Passes(o, st, e.N, e.H, e.X0, e.C0);
         }
         if (full < e.Count) EpilogueTail(L, e, full);
     }
@@ -556,7 +553,7 @@ public sealed unsafe class InferenceSession : IDisposable
         static void Copy<T>(T* from, T* to, int count) where T : unmanaged => new ReadOnlySpan<T>(from, count).CopyTo(new Span<T>(to, count));
         Copy(e.MHalf + from, tm, k);
         var vtimes = Vector512.Create(e.Times);
-        for (int p = e.P0; p < e.P1; p++)
+        for (int p = 0; p < e.Pixels; p++)
         {
             int x = e.X0 + p, add = e.Adds == null ? 0 : e.Adds[p];
             long at = o.At(e.N, e.H, x) + e.C0 + from;
@@ -944,14 +941,14 @@ internal sealed unsafe class TensorTarget(TensorPlan t, float* floats, ViewTarge
 }
 
 /// <summary>
-/// One epilogue call: pixels [P0, P1) of a tile whose pixel 0 is column X0 of row H of image N, channels
+/// One epilogue call: Pixels pixels from column X0 of row H of image N, channels
 /// [C0, C0 + Count). Acc: AccStride ints per pixel; Adds: an int per pixel, or null; Sum x Times: a window
 /// term per channel (SumStride ints per pixel), or null; CstRow + ColCls[x] x CstStride: the pixel's constants (CstRow itself where
 /// ColCls is null).
 /// </summary>
 internal unsafe struct EpilogueTile
 {
-    public int N, H, X0, P0, P1, C0, Count, AccStride, SumStride, Times, CstStride;
+    public int N, H, X0, Pixels, C0, Count, AccStride, SumStride, Times, CstStride;
     public int* Acc, Adds, Sum, ColCls;
     public float* MHalf, CstRow;
 }
