@@ -2,13 +2,14 @@ using AdaBits.Inference;
 
 // Engine latency per bit-width on random-weight models; `--quick` for a short sanity run, `--threads N`,
 // `--compare` (the engine before the fused epilogue / 16-channel tiles and now, interleaved), `--profile model:batch:rounds`, `--tune` (EngineOptions.TuneAtLoad),
+// `--split` (each layer split over the threads against whole images per thread, interleaved),
 // `--pass N` images per pass, `--paths Avx512Acc16,AvxVnni,...` to force kernel paths, `--models a,b`.
 int threads = Environment.ProcessorCount;
 bool quick = false;
 string[] models = RandomModels.Names;
 var paths = KernelPath.All;
 string? profile = null;
-bool compare = false, tune = false;
+bool compare = false, split = false, tune = false;
 int imagesPerPass = 0;
 for (int i = 0; i < args.Length; i++)
 {
@@ -17,6 +18,7 @@ for (int i = 0; i < args.Length; i++)
         case "--quick": quick = true; break;
         case "--profile": profile = args[++i]; break;
         case "--compare": compare = true; break;
+        case "--split": split = true; break;
         case "--tune": tune = true; break;
         case "--pass": imagesPerPass = int.Parse(args[++i]); break;
         case "--threads": threads = int.Parse(args[++i]); break;
@@ -38,7 +40,9 @@ var cases = models.SelectMany(m => new[] { (m, 1, quick ? 7 : 31), (m, 64, m.Sta
 var options = new EngineOptions { Threads = threads, Paths = paths, TuneAtLoad = tune };
 Console.WriteLine($"cpu: {AdaBits.Inference.KernelChoice.Supported()}; threads {threads}");
 // --compare: the engine before this change (EngineOptions.Baseline) and now, in the same interleaved rounds
-var variants = compare ? new[] { ("before", options with { Baseline = true }), ("after", options) } : new[] { ("", options) };
+var variants = compare ? new[] { ("before", options with { Baseline = true }), ("after", options) }
+    : split ? new[] { ("split", options with { ImageParallel = false }), ("images", options) }
+    : new[] { ("", options) };
 var (rows, switchMs, bytes) = EngineBenchmark.Run(cases, bits, variants, Console.Out);
 Console.WriteLine();
 Console.Write(EngineBenchmark.Table(rows, switchMs, bytes));

@@ -27,6 +27,10 @@ public sealed unsafe class InferenceSession : IDisposable
     readonly bool simdEpilogue, epilogue512;
     /// <summary>Per tensor: where its values are written, resolved once for this session's buffers.</summary>
     readonly TensorTarget[] targets;
+    /// <summary>Per worker of the team, a one-thread session with buffers of its own (see <see cref="RunImages"/>);
+    /// null where batches always split each layer over the team.</summary>
+    readonly InferenceSession[]? lanes;
+    readonly ImageWork? imageWork;
     int slot, batch;
 
     public int MaxBatch { get; }
@@ -84,13 +88,15 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>The pass's first image in the batch, and in the buffers (0 unless tensors are kept).</summary>
     int imageBase, bufferBase;
 
-    internal InferenceSession(InferenceModel model, int maxBatch)
+    internal InferenceSession(InferenceModel model, int maxBatch) : this(model, maxBatch, model.Options.Threads) { }
+
+    InferenceSession(InferenceModel model, int maxBatch, int threads)
     {
         if (maxBatch < 1) throw new ArgumentException($"max batch must be >= 1, got {maxBatch}");
         this.model = model;
         MaxBatch = maxBatch;
         int channels = model.Tensors.Where(t => t is not null).Max(t => t.Shape.C);
-        team = new WorkerTeam(model.Options.Threads);
+        team = new WorkerTeam(threads);
         imagesPerPass = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, team.Size);
         keepTensors = model.Options.KeepTensors;
         bufferImages = keepTensors ? maxBatch : Math.Min(maxBatch, imagesPerPass);
@@ -123,6 +129,13 @@ public sealed unsafe class InferenceSession : IDisposable
             targets[t.Id] = new TensorTarget(t, floats[t.Id], views);
         }
         slot = model.Spec.BitsList.Length - 1;
+        if (team.Size > 1 && maxBatch >= team.Size && model.Options.ImageParallel && !keepTensors)
+        {
+            int laneImages = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, 1);
+            int laneBatch = Math.Min(laneImages, (maxBatch + team.Size - 1) / team.Size);
+            lanes = Enumerable.Range(0, team.Size).Select(_ => new InferenceSession(model, laneBatch, 1)).ToArray();
+            imageWork = new ImageWork(this);
+        }
     }
 
     byte* BufferAt(int b) => (byte*)Unsafe.AsPointer(ref buffers[b][0]);
@@ -150,6 +163,7 @@ public sealed unsafe class InferenceSession : IDisposable
         int s = Array.IndexOf(model.Spec.BitsList, bits);
         if (s < 0) throw new ArgumentException($"bits {bits} is not in the model's bits_list [{string.Join(", ", model.Spec.BitsList)}]");
         slot = s;
+        if (lanes != null) foreach (var l in lanes) l.slot = s;
     }
 
     /// <summary>Runs a batch: images are N x C x H x W floats (as the model's forward takes them), logits N x classes.</summary>
@@ -166,6 +180,12 @@ public sealed unsafe class InferenceSession : IDisposable
         if (n > MaxBatch) throw new ArgumentException($"batch {n} exceeds the session's max batch {MaxBatch}");
         if (logits.Length < n * model.OutputsPerImage) throw new ArgumentException($"logits span holds {logits.Length} floats, needs {n * model.OutputsPerImage}");
         batch = n;
+        RanByImages = lanes != null && ticks is null && !SkipEpilogue && n >= team.Size;
+        if (RanByImages)
+        {
+            RunImages(images, logits, n);
+            return;
+        }
         int classes = model.OutputsPerImage;
         for (imageBase = 0; imageBase < n; imageBase += imagesPerPass)
         {
@@ -186,6 +206,44 @@ public sealed unsafe class InferenceSession : IDisposable
         imageBase = bufferBase = 0;
     }
 
+    /// <summary>
+    /// A batch as chunks of whole images, each run by one worker from the first layer to the last on its own
+    /// lane's buffers, chunks handed out as workers ask. Split layer by layer, ResNet-20 at batch 64 met about
+    /// 140 barriers, and a layer's last items waited for the slowest worker; on two cores the engine ran 1.6x
+    /// as fast as on one, ONNX Runtime 1.7x. Chunks are at most a lane's L2 pass and small enough that every
+    /// worker gets about two, so a worker the OS delays leaves its remaining chunks to the others.
+    /// </summary>
+    /// <summary>Whether the last Run went by whole images per worker (tests).</summary>
+    internal bool RanByImages { get; private set; }
+
+    void RunImages(ReadOnlySpan<float> images, Span<float> logits, int n)
+    {
+        var w = imageWork!;
+        int size = team.Size;
+        w.Chunk = Math.Min(lanes![0].MaxBatch, Math.Max(1, (n + 2 * size - 1) / (2 * size)));
+        w.Images = n;
+        fixed (float* pi = images, pl = logits)
+        {
+            w.In = pi;
+            w.Out = pl;
+            try { team.Run((n + w.Chunk - 1) / w.Chunk, w, parallel: true); }
+            finally { w.In = w.Out = null; }
+        }
+    }
+
+    sealed class ImageWork(InferenceSession session) : IParallelWork
+    {
+        public float* In, Out;
+        public int Chunk, Images;
+        public void Execute(int item, int worker)
+        {
+            var m = session.model;
+            int first = item * Chunk, count = Math.Min(Chunk, Images - first);
+            session.lanes![worker].Run(new ReadOnlySpan<float>(In + (long)first * m.InputsPerImage, count * m.InputsPerImage),
+                new Span<float>(Out + (long)first * m.OutputsPerImage, count * m.OutputsPerImage), null);
+        }
+    }
+
     void ClearBorders(int step, int images)
     {
         foreach (var v in buffersPlan.ClearBefore[step]) BufferPlan.ClearBorders(v, codes[v.Index] + bufferBase * v.ImageBytes, images);
@@ -194,7 +252,11 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>Profiling only: dense and depthwise layers skip their epilogue (outputs are then meaningless).</summary>
     internal bool SkipEpilogue;
 
-    public void Dispose() => team.Dispose();
+    public void Dispose()
+    {
+        team.Dispose();
+        if (lanes != null) foreach (var l in lanes) l.Dispose();
+    }
 
     internal ReadOnlySpan<float> FloatsOf(int tensor) => floats[tensor] != null
         ? new(Kept(floats[tensor]), bufferImages * model.Tensors[tensor].Shape.Elements)

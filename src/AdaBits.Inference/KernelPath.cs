@@ -40,6 +40,10 @@ public sealed record EngineOptions
     /// <summary>Tests only: every tensor in a buffer of its own, for the whole batch, so that intermediate
     /// tensors can be read after a run (by default tensors share a pass's buffers once dead).</summary>
     internal bool KeepTensors { get; init; }
+    /// <summary>Batches of at least one image per thread run as whole images per thread (each on buffers of its
+    /// own, no barrier between layers) rather than each layer split over the threads; false: always split
+    /// (tests of the split, and benchmarks comparing the two).</summary>
+    internal bool ImageParallel { get; init; } = true;
 }
 
 /// <summary>What this CPU (as .NET reports it) can run, and which path a layer gets at given bits.</summary>

@@ -143,12 +143,16 @@ public class KernelPathTests
         Assert.All(forced.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(KernelPath.Avx2, s.Path));
     }
 
-    [Fact]
-    public void Narrow_tiles_allocate_nothing_after_warm_up()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Narrow_tiles_allocate_nothing_after_warm_up(bool imageParallel)
     {
         int[] bits = [8, 4, 2];
-        // two workers, every layer split and two passes of one image: the team's hand-offs allocate nothing either
-        var model = new InferenceModel(RandomModels.Build("resnet20", bits), new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ImagesPerPass = 1 });
+        // two workers, every layer split (or an image per worker) and two passes of one image: the team's
+        // hand-offs allocate nothing either
+        var model = new InferenceModel(RandomModels.Build("resnet20", bits),
+            new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ImagesPerPass = 1, ImageParallel = imageParallel });
         using var s = model.CreateSession(2);
         var images = TestNets.Images(2, 3, 32, 32);
         var logits = new float[20];
