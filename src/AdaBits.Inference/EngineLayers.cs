@@ -20,6 +20,8 @@ internal class AffineSlot
     public required float[] CstB { get; init; }
     /// <summary>2 x the weight offset (0 or 1): how many window sums T2 takes.</summary>
     public required int WindowSumTimes { get; init; }
+    /// <summary>Per view of the output: its codes from the integer sums, or null (<see cref="IntThresholds"/>).</summary>
+    public IntThresholds?[] IntCodes { get; set; } = [];
 }
 
 internal sealed class DenseSlot : AffineSlot

@@ -10,11 +10,14 @@ namespace AdaBits.Inference;
 /// the affine as they are), Sum x Times (SumStride ints a pixel, or null), Adds (an int a pixel, or null),
 /// the pixel's constants CstRow + ColCls[p] x CstStride (CstRow itself where ColCls is null), the residual
 /// Res and the float output Dst (PixelFloats a pixel, or null), the codes (PixelBytes a pixel, or null).
-/// Full: the channels of the vector loop, a multiple of 16.
+/// Full: the channels of the vector loop, a multiple of 16. Theta (or null): the codes from the integer sums
+/// by <see cref="IntThresholds"/>, at the tile's row class and first channel, ThetaStride ints a column
+/// class, ThetaPlane a threshold, with Flip per channel; then neither floats, residual nor float sums.
 /// </summary>
 internal unsafe struct EpilogueStreams
 {
-    public int* Acc, Sum, Adds, ColCls;
+    public int* Acc, Sum, Adds, ColCls, Theta, Flip;
+    public int ThetaStride, ThetaPlane;
     public float* FloatAcc, MHalf, CstRow, Res, Dst;
     public byte* Codes;
     public int AccStride, SumStride, Times, CstStride, PixelFloats, PixelBytes, Pixels, Full;
@@ -34,6 +37,11 @@ internal static unsafe class EpiloguePass
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(in EpilogueStreams st, in RequantLanes q)
     {
+        if (st.Theta != null)
+        {
+            if (st.Sum != null) RunInt<Yes>(st); else RunInt<No>(st);
+            return;
+        }
         if (st.Codes == null) Run<No, No, No, No>(st, q);
         else if (q.Thresholds) Run<Yes, Yes, No, No>(st, q);
         else if (q.Round) { if (q.DoubleSided) Run<Yes, No, Yes, Yes>(st, q); else Run<Yes, No, Yes, No>(st, q); }
@@ -105,6 +113,35 @@ internal static unsafe class EpiloguePass
             if (TSum.On) sp += sumStride;
             if (TRes.On) res += pixelFloats;
             if (TDst.On) dst += pixelFloats;
+        }
+    }
+
+    /// <summary>2-bit codes by counting the integer thresholds the doubled sum reaches (<see cref="IntThresholds"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RunInt<TSum>(in EpilogueStreams st) where TSum : struct, IFlag
+    {
+        int* a = st.Acc, sp = st.Sum, adds = st.Adds, colCls = st.ColCls, theta = st.Theta, flip = st.Flip;
+        byte* b = st.Codes;
+        int accStride = st.AccStride, sumStride = st.SumStride, thetaStride = st.ThetaStride, plane = st.ThetaPlane,
+            pixelBytes = st.PixelBytes, pixels = st.Pixels, full = st.Full;
+        var vtimes = Vector512.Create(st.Times);
+        for (int p = 0; p < pixels; p++)
+        {
+            var vadd = adds == null ? default : Vector512.Create(adds[p]);
+            int* th = colCls == null ? theta : theta + colCls[p] * thetaStride;
+            for (int c = 0; c < full; c += 16)
+            {
+                var t = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd;
+                if (TSum.On) t += Vector512.Load(sp + c) * vtimes;
+                t ^= Vector512.Load(flip + c);
+                // each compare is -1 where reached: the code is minus their sum
+                var k = Vector512.GreaterThanOrEqual(t, Vector512.Load(th + c)) + Vector512.GreaterThanOrEqual(t, Vector512.Load(th + plane + c))
+                    + Vector512.GreaterThanOrEqual(t, Vector512.Load(th + 2 * plane + c));
+                Avx512F.ConvertToVector128Byte(Vector512<int>.Zero - k).Store(b + c);
+            }
+            a += accStride;
+            b += pixelBytes;
+            if (TSum.On) sp += sumStride;
         }
     }
 }

@@ -98,11 +98,18 @@ public sealed class InferenceModel
             for (int kw = 0; kw < l.KernelW; kw++)
                 tapOff[kh * l.KernelW + kw] = (kh * view.Wp + kw) * view.Cp;
         var windows = new WindowClasses(l, input.Shape, output.Shape);
+        // a residual is added in floats after the affine: then the code is not a function of the sum alone
+        T WithIntCodes<T>(T slot, int s) where T : AffineSlot
+        {
+            if (residual is null)
+                slot.IntCodes = output.Views.Select(v => IntThresholds.TryBuild(slot, windows, l.OutChannels, v.Requant[s], l.Relu, (long)taps * (l.InChannels / l.Groups))).ToArray();
+            return slot;
+        }
         if (l.IsDepthwise)
             return new DepthwiseLayer
             {
                 Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, View = view, TapOff = tapOff, Windows = windows,
-                Slots = Spec.BitsList.Select((_, s) => DepthwiseSlotOf(l, s, windows)).ToArray(),
+                Slots = Spec.BitsList.Select((_, s) => WithIntCodes(DepthwiseSlotOf(l, s, windows), s)).ToArray(),
             };
         int cp4 = view.Cp / 4, steps = taps * cp4;
         var actOff = GC.AllocateArray<int>(steps, pinned: true);
@@ -113,7 +120,7 @@ public sealed class InferenceModel
         return new DenseLayer
         {
             Group = group, Spec = l, In = input, Out = output, Residual = residual, MacsPerImage = macs, View = view, Steps = steps, ActOff = actOff,
-            Windows = windows, Slots = Spec.BitsList.Select((_, s) => DenseSlotOf(l, s, view, steps, windows, group)).ToArray(),
+            Windows = windows, Slots = Spec.BitsList.Select((_, s) => WithIntCodes(DenseSlotOf(l, s, view, steps, windows, group), s)).ToArray(),
         };
     }
 

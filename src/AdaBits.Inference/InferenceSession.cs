@@ -57,7 +57,7 @@ public sealed unsafe class InferenceSession : IDisposable
         public readonly byte[] Tables;
         /// <summary>The float head's input rows of one output row, with zero columns (<see cref="FloatConvLayer.PaddedWidth"/>).</summary>
         public readonly float[] Rows;
-        public Worker(int channels, int tableBytes, int rowFloats, int rowPixels, int accInts, int windowColumns, int headPixels)
+        public Worker(int channels, int tableBytes, int rowFloats, int rowPixels, int accInts, int windowColumns, int headPixels, int depthwiseRow)
         {
             HeadRow = GC.AllocateArray<float>(headPixels * 16 + 16, pinned: true);
             Columns = GC.AllocateArray<int>(windowColumns + 1, pinned: true);
@@ -67,8 +67,8 @@ public sealed unsafe class InferenceSession : IDisposable
             int n = (channels + 31) & ~31;
             Y4Stride = n;
             Y4 = GC.AllocateArray<float>(FloatTilePixels * n, pinned: true);
-            T2 = GC.AllocateArray<int>(DepthwiseStrip * n, pinned: true);
-            Sum = GC.AllocateArray<int>(Math.Max(DepthwiseStrip * n, rowPixels), pinned: true);
+            T2 = GC.AllocateArray<int>(Math.Max(DepthwiseStrip * n, depthwiseRow), pinned: true);
+            Sum = GC.AllocateArray<int>(Math.Max(Math.Max(DepthwiseStrip * n, depthwiseRow), rowPixels), pinned: true);
             Y = GC.AllocateArray<float>(n, pinned: true);
         }
     }
@@ -117,7 +117,9 @@ public sealed unsafe class InferenceSession : IDisposable
             .DefaultIfEmpty(0).Max();
         int windowColumns = dense.Select(l => (l.Out.Shape.W - 1) * l.Spec.StrideW + l.Spec.KernelW).DefaultIfEmpty(0).Max();
         int headPixels = model.Layers.OfType<FloatConvLayer>().Select(l => l.Out.Shape.W).DefaultIfEmpty(0).Max();
-        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes, rowFloats, rowPixels, accInts, windowColumns, headPixels)).ToArray();
+        // a depthwise row's sums: its last pixel's vectors may run past the channels to the next multiple of 32
+        int depthwiseRow = model.Layers.OfType<DepthwiseLayer>().Select(l => (l.Out.Shape.W - 1) * l.Spec.OutChannels + ((l.Spec.OutChannels + 31) & ~31)).DefaultIfEmpty(0).Max();
+        workers = Enumerable.Range(0, team.Size).Select(_ => new Worker(channels, tableBytes, rowFloats, rowPixels, accInts, windowColumns, headPixels, depthwiseRow)).ToArray();
         works = model.Layers.Select(l => new LayerWork(this, l)).ToArray();
         simdEpilogue = Vector256.IsHardwareAccelerated && model.Options.Paths != KernelPath.Scalar;
         epilogue512 = simdEpilogue && Avx512F.IsSupported && Avx512BW.IsSupported && !model.Options.Baseline;
@@ -356,7 +358,7 @@ public sealed unsafe class InferenceSession : IDisposable
             var epi = new EpilogueTile
             {
                 N = n, H = oh, C0 = co0, Count = count, Acc = acc, AccStride = G, Adds = times != 0 ? adds : null,
-                MHalf = mHalf + co0, CstRow = cstRow, ColCls = colCls, CstStride = outC,
+                MHalf = mHalf + co0, CstRow = cstRow, ColCls = colCls, CstStride = outC, Int = s.IntCodes, RowCls = windows.Row[oh],
             };
             // the whole row's accumulators first, then one epilogue call for the row: per tile, the call and
             // its setup had cost about as much as the arithmetic of a tile's 4 to 8 pixels
@@ -437,7 +439,10 @@ public sealed unsafe class InferenceSession : IDisposable
             }
             if (SkipEpilogue) return;
             if (times != 0) RowWindowSums(rowBase + (long)(v.PadW - spec.PadW) * cp, v.Wp * cp, cp, spec.KernelH, spec.KernelW, spec.StrideW, ow, times, columns, adds);
-            var epi = new EpilogueTile { N = n, H = oh, AccStride = LutKernels.Block, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC };
+            var epi = new EpilogueTile
+            {
+                N = n, H = oh, AccStride = LutKernels.Block, Adds = times != 0 ? adds : null, ColCls = colCls, CstStride = outC, Int = s.IntCodes, RowCls = windows.Row[oh],
+            };
             for (int co0 = 0; co0 < outC; co0 += G)
             {
                 epi.Acc = acc + co0 / LutKernels.Block * blockInts + co0 % LutKernels.Block;
@@ -472,21 +477,26 @@ public sealed unsafe class InferenceSession : IDisposable
             {
                 N = n, H = oh, Count = c, Acc = acc, AccStride = c, Sum = winSum0, SumStride = c, Times = s.WindowSumTimes,
                 MHalf = mHalf, CstRow = cstB + (long)L.Windows.Row[oh] * L.Windows.ColRanges.Count * c, ColCls = colCls, CstStride = c,
+                Int = s.IntCodes, RowCls = L.Windows.Row[oh],
             };
+            // the fused epilogue once for the whole row (the sums of every strip kept): per strip of 8 pixels, at 2
+            // bits the call and its setup had cost more than the 16 vectors of work it did
+            bool rowEpilogue = epilogue512 && !SkipEpilogue;
             for (int x0 = 0; x0 < ow; x0 += DepthwiseStrip)
             {
                 int strip = Math.Min(DepthwiseStrip, ow - x0);
                 byte* origin = rowBase + (long)(x0 * spec.StrideW - spec.PadW + v.PadW) * v.Cp;
                 int pixelStride = spec.StrideW * v.Cp;
+                int* sa = rowEpilogue ? acc + x0 * c : acc, ss = rowEpilogue ? sum + x0 * c : sum, sw = winSum0 == null ? null : ss;
                 if (s.Path == KernelPath.Scalar)
-                    for (int k = 0; k < strip; k++) DepthwiseKernels.Scalar(origin + k * pixelStride, tapOff, taps, w8, c, acc + k * c, sum + k * c);
+                    for (int k = 0; k < strip; k++) DepthwiseKernels.Scalar(origin + k * pixelStride, tapOff, taps, w8, c, sa + k * c, ss + k * c);
                 else if (s.Path == KernelPath.Avx512Pair)
                 {
-                    if (s.Use16) DepthwiseKernels.Avx512Int16(origin, strip, pixelStride, tapOff, taps, w16, s.Stride16, c, acc, winSum0);
-                    else DepthwiseKernels.Avx512Int32(origin, strip, pixelStride, tapOff, taps, w32, s.Stride32, c, acc, winSum0);
+                    if (s.Use16) DepthwiseKernels.Avx512Int16(origin, strip, pixelStride, tapOff, taps, w16, s.Stride16, c, sa, sw);
+                    else DepthwiseKernels.Avx512Int32(origin, strip, pixelStride, tapOff, taps, w32, s.Stride32, c, sa, sw);
                 }
-                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, strip, pixelStride, tapOff, taps, w16, s.Stride16, c, acc, winSum0);
-                else DepthwiseKernels.Avx2Int32(origin, strip, pixelStride, tapOff, taps, w32, s.Stride32, c, acc, winSum0);
+                else if (s.Use16) DepthwiseKernels.Avx2Int16(origin, strip, pixelStride, tapOff, taps, w16, s.Stride16, c, sa, sw);
+                else DepthwiseKernels.Avx2Int32(origin, strip, pixelStride, tapOff, taps, w32, s.Stride32, c, sa, sw);
                 if (!SkipEpilogue && !epilogue512)
                     for (int k = 0; k < strip; k++)
                     {
@@ -494,12 +504,11 @@ public sealed unsafe class InferenceSession : IDisposable
                         Doubled(a, 0, winSum0 == null ? null : winSum0 + k * c, s.WindowSumTimes, a, c);
                         Finish(L, n, oh, x0 + k, 0, c, a, mHalf, cstB + L.Windows.Of(oh, x0 + k) * c, y);
                     }
-                if (SkipEpilogue || !epilogue512) continue;
-                // one call for the strip: per pixel, the call's setup cost as much as 32 channels of work
-                epi.X0 = x0;
-                epi.Pixels = strip;
-                Epilogue512(L, epi);
             }
+            if (!rowEpilogue) return;
+            epi.X0 = 0;
+            epi.Pixels = ow;
+            Epilogue512(L, epi);
         }
     }
 
@@ -572,7 +581,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 Dst = o.Floats == null ? null : o.Floats + first, PixelFloats = o.PixelFloats,
                 Pixels = e.Pixels, Full = full, Relu = L.Spec.Relu,
             };
-            Passes(o, st, e.N, e.H, e.X0, e.C0);
+            Passes(o, st, e.N, e.H, e.X0, e.C0, e.Int, e.RowCls);
         }
         if (full < e.Count) EpilogueTail(L, e, full);
     }
@@ -580,7 +589,7 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>One <see cref="EpiloguePass"/> per code view of the output from pixel (n, h, x), channel c0 on (one for
     /// the floats alone where there is none). The first also writes the floats; a second view (two consumers with
     /// different quantizers) is rare, and its quantizer inside the same loop had taken the first one's registers.</summary>
-    void Passes(TensorTarget o, EpilogueStreams st, int n, int h, int x, int c0)
+    void Passes(TensorTarget o, EpilogueStreams st, int n, int h, int x, int c0, IntThresholds?[]? intCodes, int rowCls)
     {
         var views = o.Views;
         for (int i = 0; i == 0 || i < views.Length; i++)
@@ -591,6 +600,14 @@ public sealed unsafe class InferenceSession : IDisposable
                 st.PixelBytes = views[i].PixelBytes;
             }
             if (i > 0) st.Dst = null;
+            st.Theta = null;
+            if (intCodes != null && i < intCodes.Length && intCodes[i] is { } it && st.Dst == null && st.Res == null && st.FloatAcc == null)
+            {
+                st.Theta = it.Theta + (long)rowCls * it.ColClasses * it.ClassStride + c0;
+                st.Flip = it.Flip + c0;
+                st.ThetaStride = it.ClassStride;
+                st.ThetaPlane = it.Channels;
+            }
             EpiloguePass.Run(st, i < views.Length ? views[i].Requant[slot].Lanes : default);
         }
     }
@@ -753,7 +770,7 @@ public sealed unsafe class InferenceSession : IDisposable
                         Res = res == null ? null : res + first, Dst = target.Floats == null ? null : target.Floats + first,
                         PixelFloats = o.C, Pixels = o.W, Full = 16, Relu = spec.Relu,
                     };
-                    Passes(target, st, n, oh, 0, g * 16);
+                    Passes(target, st, n, oh, 0, g * 16, null, 0);
                 }
                 ox = o.W;
             }
@@ -1013,6 +1030,9 @@ internal unsafe struct EpilogueTile
     public int N, H, X0, Pixels, C0, Count, AccStride, SumStride, Times, CstStride;
     public int* Acc, Adds, Sum, ColCls;
     public float* MHalf, CstRow;
+    /// <summary>Per output view, codes from the integer sums (or null), at the row's class RowCls.</summary>
+    public IntThresholds?[] Int;
+    public int RowCls;
 }
 
 /// <summary>A compile-time switch: generic code over <see cref="Yes"/> or <see cref="No"/> is compiled once

@@ -92,7 +92,7 @@ public class KernelPathTests
 
     /// <summary>Logits, and where the model keeps its tensors the codes of every tensor, equal the reference's
     /// bit for bit at every bit-width.</summary>
-    static void AssertSameAsReference(InferenceModel reference, InferenceModel model, int[] bits, float[] images, int batch, string what)
+    internal static void AssertSameAsReference(InferenceModel reference, InferenceModel model, int[] bits, float[] images, int batch, string what)
     {
         using var rs = reference.CreateSession(batch);
         using var ms = model.CreateSession(batch);

@@ -8,7 +8,8 @@ namespace AdaBits.Inference.Tests;
 internal static class TestNets
 {
     /// <param name="actBits">Activation bits per slot where they differ from the weights' (bits).</param>
-    public static ModelSpec Small(QuantScheme w, QuantScheme a, int[] bits, int seed = 7, bool doubleSided = true, int[]? actBits = null)
+    /// <param name="mixedSigns">BN scales of either sign, and one channel's zero (the affine decreasing or constant in the sum).</param>
+    public static ModelSpec Small(QuantScheme w, QuantScheme a, int[] bits, int seed = 7, bool doubleSided = true, int[]? actBits = null, bool mixedSigns = false)
     {
         var rng = new Random(seed);
         float[] PerSlot(double lo, double hi) => bits.Select(_ => (float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
@@ -17,6 +18,13 @@ internal static class TestNets
         {
             var latent = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
             return (QuantMath.Nested(w) ? [wb.Max()] : wb.Distinct()).ToDictionary(b => b, b => QuantMath.WeightLevels(latent, b, w));
+        }
+        float[][] Signs(float[][] scales)
+        {
+            if (mixedSigns)
+                foreach (var slot in scales)
+                    for (int c = 0; c < slot.Length; c++) slot[c] = c == 1 ? 0 : rng.Next(2) == 0 ? -slot[c] : slot[c];
+            return scales;
         }
         ActivationSpec Q(bool ds = false) => new(a, ds, PerSlot(1.5, 6), actBits ?? bits);
         LayerSpec Conv(string name, int input, int output, int cin, int cout, int k, int s, int p, bool relu, ActivationSpec? q,
@@ -29,7 +37,7 @@ internal static class TestNets
                 Op = LayerOp.Conv2d, Name = name, Input = input, Output = output, Residual = residual, Relu = relu,
                 InChannels = cin, OutChannels = cout, KernelH = k, KernelW = k, StrideH = s, StrideW = s, PadH = p, PadW = p, Groups = groups,
                 WeightScheme = w, WeightBits = bits, WeightLevels = Levels(cout * fan, bits), SatScale = PerSlot(0.6, 1.4),
-                BnScale = PerChannel(cout, 0.5 * g, 1.5 * g), BnShift = PerChannel(cout, -1, 2), InputQuant = q,
+                BnScale = Signs(PerChannel(cout, 0.5 * g, 1.5 * g)), BnShift = PerChannel(cout, -1, 2), InputQuant = q,
             };
         }
         var layers = new List<LayerSpec>
