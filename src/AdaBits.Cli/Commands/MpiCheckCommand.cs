@@ -62,6 +62,7 @@ internal sealed class MpiCheckCommand : CliCommand
         };
         report["rank"] = world.Rank;
         report["size"] = world.Size;
+        report["local_size"] = world.LocalSize;
         if (outDir is not null)
         {
             Directory.CreateDirectory(outDir);
