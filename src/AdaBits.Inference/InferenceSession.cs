@@ -299,13 +299,14 @@ public sealed unsafe class InferenceSession : IDisposable
         var o = targets[0];
         if (o.Views.Length == 0) // only floats (a float head reads them): NCHW to NHWC, no per-pixel calls
         {
-            for (int k = 0; k < count; k++)
-            {
-                var image = images.Slice((imageBase + k) * c * h * w, c * h * w);
-                float* dst = o.Floats + o.At(bufferBase + k, 0, 0);
-                for (int ch = 0; ch < c; ch++)
-                    for (int p = 0; p < h * w; p++) dst[p * c + ch] = image[ch * h * w + p];
-            }
+            fixed (float* src = images)
+                for (int k = 0; k < count; k++)
+                {
+                    float* image = src + (long)(imageBase + k) * c * h * w, dst = o.Floats + o.At(bufferBase + k, 0, 0);
+                    int p = simdEpilogue && c == 3 && Avx512F.IsSupported ? Rgb512.ToNhwc(image, dst, h * w) : 0;
+                    for (; p < h * w; p++)
+                        for (int ch = 0; ch < c; ch++) dst[p * c + ch] = image[(long)ch * h * w + p];
+                }
             return;
         }
         var y = workers[0].Y;
@@ -317,6 +318,50 @@ public sealed unsafe class InferenceSession : IDisposable
                         for (int ch = 0; ch < c; ch++) y[ch] = images[(((imageBase + k) * c + ch) * h + i) * w + j];
                         Emit(t, bufferBase + k, i, j, 0, c, py);
                     }
+    }
+
+    /// <summary>
+    /// Three planes of floats to interleaved pixels, 16 pixels (three vectors out) at a time by two-source
+    /// permutes. One element at a time, MobileNet V1's 224 x 224 x 3 input took about 0.2 ms at batch 1, as long
+    /// as the float head that reads it, on the caller alone before any layer starts.
+    /// </summary>
+    static class Rgb512
+    {
+        // output float e of a block (0..47) is pixel e / 3, channel e % 3: first r and g, then b put in
+        static readonly Vector512<int>[] RedGreen = new Vector512<int>[3], Blue = new Vector512<int>[3];
+
+        static Rgb512()
+        {
+            Span<int> rg = stackalloc int[16], bl = stackalloc int[16];
+            for (int v = 0; v < 3; v++)
+            {
+                for (int i = 0; i < 16; i++)
+                {
+                    int e = v * 16 + i, pixel = e / 3, ch = e % 3;
+                    rg[i] = ch == 0 ? pixel : ch == 1 ? 16 + pixel : 0;
+                    bl[i] = ch == 2 ? 16 + pixel : i;
+                }
+                RedGreen[v] = Vector512.Create<int>(rg);
+                Blue[v] = Vector512.Create<int>(bl);
+            }
+        }
+
+        /// <summary>Converts whole blocks of 16 pixels; returns the pixels done (the caller does the rest).</summary>
+        public static int ToNhwc(float* src, float* dst, int pixels)
+        {
+            var (rg0, rg1, rg2, b0, b1, b2) = (RedGreen[0], RedGreen[1], RedGreen[2], Blue[0], Blue[1], Blue[2]);
+            int p = 0;
+            for (; p + 16 <= pixels; p += 16, dst += 48)
+            {
+                var r = Vector512.Load(src + p);
+                var g = Vector512.Load(src + pixels + p);
+                var b = Vector512.Load(src + 2L * pixels + p);
+                Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(r, rg0, g), b0, b).Store(dst);
+                Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(r, rg1, g), b1, b).Store(dst + 16);
+                Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(r, rg2, g), b2, b).Store(dst + 32);
+            }
+            return p;
+        }
     }
 
     void Execute(PreparedLayer layer, int item, int worker)
