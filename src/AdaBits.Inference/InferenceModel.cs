@@ -79,7 +79,8 @@ public sealed class InferenceModel
             return new PoolLayer { Spec = l, In = input, Out = output, MacsPerImage = input.Shape.Elements };
         if (l.InputQuant is null)
         {
-            int lanes = Avx512F.IsSupported && !Options.Baseline ? 16 : 8;
+            // the scalar reference takes the 8-lane head (same products, same order): the tests then compare two implementations
+            int lanes = Avx512F.IsSupported && !Options.Baseline && Options.Paths != KernelPath.Scalar ? 16 : 8;
             int lastColumn = (output.Shape.W - 1) * l.StrideW - l.PadW + l.KernelW - 1; // the widest window's last input column
             int paddedWidth = l.PadW + Math.Max(input.Shape.W, lastColumn + 1);
             int[] Offsets(int rowPixels) => Enumerable.Range(0, l.KernelH * l.KernelW * l.InChannels)

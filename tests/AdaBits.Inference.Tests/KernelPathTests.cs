@@ -143,6 +143,18 @@ public class KernelPathTests
         Assert.All(forced.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(KernelPath.Avx2, s.Path));
     }
 
+    /// <summary>A float head of 40 channels: two whole 16-channel groups at once, then the part of a third.</summary>
+    [Fact]
+    public void A_wide_float_head_equals_the_scalar_reference()
+    {
+        int[] bits = [8, 4, 2];
+        var spec = TestNets.Small(QuantScheme.Centered, QuantScheme.Original, bits, headChannels: 40);
+        const int batch = 3;
+        var images = TestNets.Images(batch, 3, 13, 11);
+        AssertSameAsReference(new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true }),
+            new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true }), bits, images, batch, "40-channel head");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
