@@ -2,14 +2,17 @@ using AdaBits.Inference;
 
 // Engine latency per bit-width on random-weight models; `--quick` for a short sanity run, `--threads N`,
 // `--compare` (the engine before the fused epilogue / 16-channel tiles and now, interleaved), `--profile model:batch:rounds`, `--tune` (EngineOptions.TuneAtLoad),
-// `--split` (each layer split over the threads against whole images per thread, interleaved),
+// `--split` (each layer split over the threads against whole images per thread, interleaved), `--gap-ms N`
+// (a pause before every timed run, so that each starts after the workers parked), `--alone` (small runs after
+// a pause on the calling thread alone against always the team, interleaved),
 // `--pass N` images per pass, `--paths Avx512Acc16,AvxVnni,...` to force kernel paths, `--models a,b`.
 int threads = Environment.ProcessorCount;
 bool quick = false;
 string[] models = RandomModels.Names;
 var paths = KernelPath.All;
 string? profile = null;
-bool compare = false, split = false, tune = false;
+bool compare = false, split = false, alone = false, tune = false;
+int gapMs = 0;
 int imagesPerPass = 0;
 for (int i = 0; i < args.Length; i++)
 {
@@ -19,6 +22,8 @@ for (int i = 0; i < args.Length; i++)
         case "--profile": profile = args[++i]; break;
         case "--compare": compare = true; break;
         case "--split": split = true; break;
+        case "--alone": alone = true; break;
+        case "--gap-ms": gapMs = int.Parse(args[++i]); break;
         case "--tune": tune = true; break;
         case "--pass": imagesPerPass = int.Parse(args[++i]); break;
         case "--threads": threads = int.Parse(args[++i]); break;
@@ -42,8 +47,9 @@ Console.WriteLine($"cpu: {AdaBits.Inference.KernelChoice.Supported()}; threads {
 // --compare: the engine before this change (EngineOptions.Baseline) and now, in the same interleaved rounds
 var variants = compare ? new[] { ("before", options with { Baseline = true }), ("after", options) }
     : split ? new[] { ("split", options with { ImageParallel = false }), ("images", options) }
+    : alone ? new[] { ("team", options with { ColdAloneMacs = 0 }), ("alone", options) }
     : new[] { ("", options) };
-var (rows, switchMs, bytes) = EngineBenchmark.Run(cases, bits, variants, Console.Out);
+var (rows, switchMs, bytes) = EngineBenchmark.Run(cases, bits, variants, Console.Out, gapMs);
 Console.WriteLine();
 Console.Write(EngineBenchmark.Table(rows, switchMs, bytes));
 return 0;

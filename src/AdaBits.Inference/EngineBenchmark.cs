@@ -18,7 +18,7 @@ internal static class EngineBenchmark
 
     /// <summary>Several engine variants (e.g. the baseline and the current engine) measured in the same rounds.</summary>
     public static (List<Row> Rows, double SwitchMs, long SwitchBytes) Run(IEnumerable<(string Model, int Batch, int Rounds)> cases, int[] bits,
-        IReadOnlyList<(string Name, EngineOptions Options)> variants, TextWriter log)
+        IReadOnlyList<(string Name, EngineOptions Options)> variants, TextWriter log, int gapMs = 0)
     {
         var rows = new List<Row>();
         double switchMs = double.NaN;
@@ -44,6 +44,7 @@ internal static class EngineBenchmark
                     {
                         var (v, b) = runs[(j + r) % runs.Length];
                         sessions[v].SetBits(b);
+                        if (gapMs > 0) Thread.Sleep(gapMs); // an idle pause first: the run starts cold, as a sporadic request does
                         long t0 = Stopwatch.GetTimestamp();
                         sessions[v].Run(images, logits);
                         times[(v, b)].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);

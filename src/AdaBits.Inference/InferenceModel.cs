@@ -21,6 +21,8 @@ public sealed class InferenceModel
     /// <summary>The (C, H, W) of one input image, as the model's forward takes it.</summary>
     public (int Channels, int Height, int Width) InputShape => (Spec.InputChannels, Spec.InputHeight, Spec.InputWidth);
     public int OutputsPerImage => Layers[^1].Out.Shape.Elements;
+    /// <summary>Multiply-adds of one image through every layer.</summary>
+    internal long MacsPerImage { get; private set; }
 
     public static InferenceModel Load(string path, EngineOptions? options = null) => new(ArtifactFile.Read(path), options);
 
@@ -54,6 +56,7 @@ public sealed class InferenceModel
         Tensors[spec.Layers[^1].Output].NeedFloat = true;
         foreach (var v in Views) v.Requant = spec.BitsList.Select((_, s) => new Requantizer(v.Quant, s)).ToArray();
         Layers = spec.Layers.Select(Prepare).ToArray();
+        MacsPerImage = Layers.Sum(l => l.MacsPerImage);
     }
 
     public InferenceSession CreateSession(int maxBatch = 1) => new(this, maxBatch);

@@ -184,10 +184,14 @@ public sealed unsafe class InferenceSession : IDisposable
         if (n > MaxBatch) throw new ArgumentException($"batch {n} exceeds the session's max batch {MaxBatch}");
         if (logits.Length < n * model.OutputsPerImage) throw new ArgumentException($"logits span holds {logits.Length} floats, needs {n * model.OutputsPerImage}");
         batch = n;
-        RanByImages = lanes != null && ticks is null && !SkipEpilogue && n >= team.Size;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool burst = start - lastEnd < BurstTicks;
+        RanAlone = team.Size > 1 && ticks is null && n * model.MacsPerImage < model.Options.ColdAloneMacs && team.Parked;
+        RanByImages = !RanAlone && lanes != null && ticks is null && !SkipEpilogue && n >= team.Size;
         if (RanByImages)
         {
             RunImages(images, logits, n);
+            lastEnd = System.Diagnostics.Stopwatch.GetTimestamp();
             return;
         }
         int classes = model.OutputsPerImage;
@@ -202,13 +206,32 @@ public sealed unsafe class InferenceSession : IDisposable
                 var l = works[i].Layer;
                 long t0 = ticks is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                 ClearBorders(i + 1, m);
-                team.Run(m * l.ItemsPerImage, works[i], m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
+                team.Run(m * l.ItemsPerImage, works[i], !RanAlone && m * l.MacsPerImage >= model.Options.ParallelThresholdMacs);
                 if (ticks is not null) ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             }
             new ReadOnlySpan<float>(floats[model.Layers[^1].Out.Id] + (long)bufferBase * classes, m * classes).CopyTo(logits.Slice(imageBase * classes));
         }
         imageBase = bufferBase = 0;
+        // runs back to back: the workers spin for the next one instead of being woken inside it
+        if (RanAlone && burst) team.Wake();
+        lastEnd = System.Diagnostics.Stopwatch.GetTimestamp();
     }
+
+    /// <summary>When the last Run ended, and how soon after it a run counts as the next of a burst.</summary>
+    long lastEnd = long.MinValue / 2;
+    static readonly long BurstTicks = System.Diagnostics.Stopwatch.Frequency / 1000;
+
+    /// <summary>
+    /// Whether the last Run went on the calling thread alone: a small run (fewer multiply-adds than
+    /// <see cref="EngineOptions.ColdAloneMacs"/>) that found the workers parked. Woken for it, a worker on
+    /// these virtual machines slowed the caller tenfold for the first hundred microseconds or so (a trace of one
+    /// ResNet-20 batch-1 run after a 5 ms pause: the caller took 143 us for its half of the first layer, 15 us for a
+    /// whole layer alone once the worker had blocked again), so such a run took 0.41-0.56 ms on two threads
+    /// against 0.26-0.28 ms on one. A run that starts within a millisecond of the previous one's end wakes the
+    /// workers when it is done, so that in a burst the next runs find them spinning and use them; sporadic runs
+    /// leave them blocked (a woken worker would only spin).
+    /// </summary>
+    internal bool RanAlone { get; private set; }
 
     /// <summary>Whether the last Run went by whole images per worker (tests).</summary>
     internal bool RanByImages { get; private set; }

@@ -29,6 +29,9 @@ public sealed record EngineOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Layers with fewer multiply-adds than this run on the calling thread (waking workers costs more).</summary>
     public long ParallelThresholdMacs { get; init; } = 1 << 18;
+    /// <summary>Runs of fewer multiply-adds than this go on the calling thread alone when the workers have parked
+    /// (an idle gap before the run); see <see cref="InferenceSession"/>. 0: never alone.</summary>
+    public long ColdAloneMacs { get; init; } = 100_000_000;
     /// <summary>Benchmarks only: the engine as it was before the fused epilogue, the 16-channel tiles and the
     /// 512-bit float head (the same results; kept to measure the change side by side).</summary>
     internal bool Baseline { get; init; }

@@ -45,6 +45,32 @@ internal sealed class WorkerTeam : IDisposable
 
     public int Size => threads.Length + 1;
 
+    /// <summary>Every worker has stopped spinning and blocked (the team was idle for longer than <see cref="SpinMicros"/>),
+    /// and none was woken by <see cref="Wake"/> since.</summary>
+    public bool Parked
+    {
+        get
+        {
+            if (Stopwatch.GetTimestamp() - wokenAt < spinTicks) return false;
+            for (int i = 0; i < threads.Length; i++)
+                if (Volatile.Read(ref parked[i]) == 0) return false;
+            return threads.Length > 0;
+        }
+    }
+
+    long wokenAt = long.MinValue / 2;
+
+    /// <summary>Wakes the parked workers without work: they spin for <see cref="SpinMicros"/>, then block again.</summary>
+    public void Wake()
+    {
+        wokenAt = Stopwatch.GetTimestamp();
+        // a new layer number with nothing in it: a worker that sees it finds the layer closed and spins
+        long layer = (Volatile.Read(ref state) >> 32) + 1;
+        Interlocked.Exchange(ref state, (layer << 32) | Closed);
+        for (int i = 0; i < threads.Length; i++)
+            if (Volatile.Read(ref parked[i]) != 0) wake[i].Set();
+    }
+
     public WorkerTeam(int size)
     {
         int helpers = Math.Max(0, size - 1);

@@ -35,7 +35,7 @@ public class FakeQuantReferenceTests
 
     static Counts Compare(ModelSpec spec, int bits, int batch)
     {
-        var model = new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true });
+        var model = new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
         using var session = model.CreateSession(batch);
         session.SetBits(bits);
         int slot = Array.IndexOf(spec.BitsList, bits);

@@ -65,7 +65,7 @@ public class IntThresholdsTests
         const int batch = 3;
         var images = TestNets.Images(batch, 3, 13, 11);
         var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
-        var model = new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true });
+        var model = new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
         KernelPathTests.AssertSameAsReference(reference, model, bits, images, batch, "default paths, mixed signs");
     }
 }

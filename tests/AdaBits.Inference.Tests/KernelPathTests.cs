@@ -30,7 +30,7 @@ public class KernelPathTests
         Assert.NotEmpty(paths);
         foreach (var path in paths)
         {
-            var model = new InferenceModel(spec, new EngineOptions { Paths = path, Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true });
+            var model = new InferenceModel(spec, new EngineOptions { Paths = path, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
             Assert.All(model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(path, s.Path));
             AssertSameAsReference(reference, model, Bits, images, batch, $"{path}");
         }
@@ -52,7 +52,7 @@ public class KernelPathTests
         {
             var spec = TestNets.Small(w, a, wb, actBits: ab);
             var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
-            var model = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni | KernelPath.Avx2, Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true });
+            var model = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni | KernelPath.Avx2, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
             Assert.Contains(model.Layers.OfType<DenseLayer>(), l => l.Slots.Any(s => s.Path == KernelPath.Lut));
             AssertSameAsReference(reference, model, wb, images, batch, $"lut, weight bits [{string.Join(", ", wb)}], activation bits [{string.Join(", ", ab)}]");
         }
@@ -60,7 +60,7 @@ public class KernelPathTests
         var resnet = RandomModels.Build("resnet20", bits, seed: 3, weightScheme: w, actScheme: a);
         var resnetImages = TestNets.Images(2, 3, 32, 32);
         AssertSameAsReference(new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true }),
-            new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni, Threads = 2, ParallelThresholdMacs = 0, ImagesPerPass = 1 }),
+            new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, ImagesPerPass = 1 }),
             bits, resnetImages, 2, "lut, resnet20");
     }
 
@@ -123,10 +123,10 @@ public class KernelPathTests
         var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
         Assert.Contains(reference.Layers.OfType<DenseLayer>(), l => l.Group == DenseKernels.NarrowGroup);
         var options = new[] { KernelPath.Avx2, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16 }
-            .Where(p => KernelChoice.Supported().HasFlag(p)).Select(p => new EngineOptions { Paths = p, Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true })
+            .Where(p => KernelChoice.Supported().HasFlag(p)).Select(p => new EngineOptions { Paths = p, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true })
             .Append(new EngineOptions { Baseline = true, KeepTensors = true }).Append(new EngineOptions()).Append(new EngineOptions { TuneAtLoad = true })
-            .Append(new EngineOptions { ImagesPerPass = 1, ParallelThresholdMacs = 0, KeepTensors = true })
-            .Append(new EngineOptions { ImagesPerPass = 1, ParallelThresholdMacs = 0 }).ToArray();
+            .Append(new EngineOptions { ImagesPerPass = 1, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true })
+            .Append(new EngineOptions { ImagesPerPass = 1, ParallelThresholdMacs = 0, ColdAloneMacs = 0 }).ToArray();
         foreach (var o in options)
             AssertSameAsReference(reference, new InferenceModel(spec, o), bits, images, batch,
                 $"{o.Paths} (baseline {o.Baseline}, tuned {o.TuneAtLoad}, images per pass {o.ImagesPerPass}, kept {o.KeepTensors})");
@@ -152,7 +152,7 @@ public class KernelPathTests
         const int batch = 3;
         var images = TestNets.Images(batch, 3, 13, 11);
         AssertSameAsReference(new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true }),
-            new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, KeepTensors = true }), bits, images, batch, "40-channel head");
+            new InferenceModel(spec, new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true }), bits, images, batch, "40-channel head");
     }
 
     [Theory]
@@ -164,7 +164,7 @@ public class KernelPathTests
         // two workers, every layer split (or an image per worker) and two passes of one image: the team's
         // hand-offs allocate nothing either
         var model = new InferenceModel(RandomModels.Build("resnet20", bits),
-            new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ImagesPerPass = 1, ImageParallel = imageParallel });
+            new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, ImagesPerPass = 1, ImageParallel = imageParallel });
         using var s = model.CreateSession(2);
         var images = TestNets.Images(2, 3, 32, 32);
         var logits = new float[20];

@@ -43,7 +43,7 @@ public class SwitchingTests
     [Fact]
     public void Sessions_on_several_threads_run_different_bit_widths_at_once()
     {
-        var model = new InferenceModel(TestNets.Small(QuantScheme.Centered, QuantScheme.Original, Bits), new EngineOptions { Threads = 2, ParallelThresholdMacs = 0 });
+        var model = new InferenceModel(TestNets.Small(QuantScheme.Centered, QuantScheme.Original, Bits), new EngineOptions { Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0 });
         var images = TestNets.Images(2, 3, 13, 11);
         var expected = Bits.ToDictionary(b => b, b => TestNets.Run(model, b, images, 2));
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
