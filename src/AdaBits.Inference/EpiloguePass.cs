@@ -98,9 +98,7 @@ internal static unsafe class EpiloguePass
                 if (TFloat.On) sum = Vector512.Load(fa + c);
                 else
                 {
-                    var t2 = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd; // a shift: "* 2" compiled to vpmulld
-                    if (TSum.On) t2 += Vector512.Load(sp + c) * vtimes;
-                    sum = Vector512.ConvertToSingle(t2);
+                    sum = Vector512.ConvertToSingle(Doubled<TSum>(a + c, sp + c, vadd, vtimes));
                 }
                 var v = sum * Vector512.Load(mHalf + c) + Vector512.Load(cst + c);
                 if (TRes.On) v += Vector512.Load(res + c);
@@ -114,6 +112,14 @@ internal static unsafe class EpiloguePass
             if (TRes.On) res += pixelFloats;
             if (TDst.On) dst += pixelFloats;
         }
+    }
+
+    /// <summary>T2 = 2 acc + add (+ times x window sum) for 16 channels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> Doubled<TSum>(int* acc, int* sum, Vector512<int> add, Vector512<int> times) where TSum : struct, IFlag
+    {
+        var t2 = Vector512.ShiftLeft(Vector512.Load(acc), 1) + add; // a shift: "* 2" compiled to vpmulld
+        return TSum.On ? t2 + Vector512.Load(sum) * times : t2;
     }
 
     /// <summary>2-bit codes by counting the integer thresholds the doubled sum reaches (<see cref="IntThresholds"/>).</summary>
@@ -131,9 +137,7 @@ internal static unsafe class EpiloguePass
             int* th = colCls == null ? theta : theta + colCls[p] * thetaStride;
             for (int c = 0; c < full; c += 16)
             {
-                var t = Vector512.ShiftLeft(Vector512.Load(a + c), 1) + vadd;
-                if (TSum.On) t += Vector512.Load(sp + c) * vtimes;
-                t ^= Vector512.Load(flip + c);
+                var t = Doubled<TSum>(a + c, sp + c, vadd, vtimes) ^ Vector512.Load(flip + c);
                 // each compare is -1 where reached: the code is minus their sum
                 var k = Vector512.GreaterThanOrEqual(t, Vector512.Load(th + c)) + Vector512.GreaterThanOrEqual(t, Vector512.Load(th + plane + c))
                     + Vector512.GreaterThanOrEqual(t, Vector512.Load(th + 2 * plane + c));

@@ -67,6 +67,11 @@ internal sealed class WorkerTeam : IDisposable
         // a new layer number with nothing in it: a worker that sees it finds the layer closed and spins
         long layer = (Volatile.Read(ref state) >> 32) + 1;
         Interlocked.Exchange(ref state, (layer << 32) | Closed);
+        WakeParked();
+    }
+
+    void WakeParked()
+    {
         for (int i = 0; i < threads.Length; i++)
             if (Volatile.Read(ref parked[i]) != 0) wake[i].Set();
     }
@@ -105,8 +110,7 @@ internal sealed class WorkerTeam : IDisposable
         failure = null;
         long layer = (Volatile.Read(ref state) >> 32) + 1;
         Interlocked.Exchange(ref state, layer << 32); // open, nobody inside; a full fence after the fields above
-        for (int i = 0; i < threads.Length; i++)
-            if (Volatile.Read(ref parked[i]) != 0) wake[i].Set();
+        WakeParked();
         // whatever happens here, the layer is closed and the workers inside it finish before Run returns:
         // they write into buffers the caller owns
         try { Drain(0); }
