@@ -98,7 +98,7 @@ public sealed unsafe class InferenceSession : IDisposable
         this.model = model;
         MaxBatch = maxBatch;
         int channels = model.Tensors.Where(t => t is not null).Max(t => t.Shape.C);
-        team = new WorkerTeam(threads);
+        team = new WorkerTeam(threads, model.Options.Clock);
         imagesPerPass = model.Options.ImagesPerPass > 0 ? model.Options.ImagesPerPass : PassImages(model, team.Size);
         keepTensors = model.Options.KeepTensors;
         bufferImages = keepTensors ? maxBatch : Math.Min(maxBatch, imagesPerPass);
@@ -184,14 +184,14 @@ public sealed unsafe class InferenceSession : IDisposable
         if (n > MaxBatch) throw new ArgumentException($"batch {n} exceeds the session's max batch {MaxBatch}");
         if (logits.Length < n * model.OutputsPerImage) throw new ArgumentException($"logits span holds {logits.Length} floats, needs {n * model.OutputsPerImage}");
         batch = n;
-        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long start = model.Options.Clock();
         bool burst = start - lastEnd < BurstTicks;
         RanAlone = team.Size > 1 && ticks is null && n * model.MacsPerImage < model.Options.ColdAloneMacs && team.Parked;
         RanByImages = !RanAlone && lanes != null && ticks is null && !SkipEpilogue && n >= team.Size;
         if (RanByImages)
         {
             RunImages(images, logits, n);
-            lastEnd = System.Diagnostics.Stopwatch.GetTimestamp();
+            lastEnd = model.Options.Clock();
             return;
         }
         int classes = model.OutputsPerImage;
@@ -214,7 +214,7 @@ public sealed unsafe class InferenceSession : IDisposable
         imageBase = bufferBase = 0;
         // runs back to back: the workers spin for the next one instead of being woken inside it
         if (RanAlone && burst) team.Wake();
-        lastEnd = System.Diagnostics.Stopwatch.GetTimestamp();
+        lastEnd = model.Options.Clock();
     }
 
     /// <summary>When the last Run ended, and how soon after it a run counts as the next of a burst.</summary>

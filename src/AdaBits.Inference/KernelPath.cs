@@ -47,6 +47,9 @@ public sealed record EngineOptions
     /// own, no barrier between layers) rather than each layer split over the threads; false: always split
     /// (tests of the split, and benchmarks comparing the two).</summary>
     internal bool ImageParallel { get; init; } = true;
+    /// <summary>The tick source (Stopwatch ticks) behind the decision to run alone and to wake the workers for a
+    /// burst; tests pass a clock they move, so that the decision does not hang on how the OS schedules them.</summary>
+    internal Func<long> Clock { get; init; } = System.Diagnostics.Stopwatch.GetTimestamp;
 }
 
 /// <summary>What this CPU (as .NET reports it) can run, and which path a layer gets at given bits.</summary>

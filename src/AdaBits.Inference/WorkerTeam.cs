@@ -51,7 +51,7 @@ internal sealed class WorkerTeam : IDisposable
     {
         get
         {
-            if (Stopwatch.GetTimestamp() - wokenAt < spinTicks) return false;
+            if (clock() - wokenAt < spinTicks) return false;
             for (int i = 0; i < threads.Length; i++)
                 if (Volatile.Read(ref parked[i]) == 0) return false;
             return threads.Length > 0;
@@ -63,7 +63,7 @@ internal sealed class WorkerTeam : IDisposable
     /// <summary>Wakes the parked workers without work: they spin for <see cref="SpinMicros"/>, then block again.</summary>
     public void Wake()
     {
-        wokenAt = Stopwatch.GetTimestamp();
+        wokenAt = clock();
         // a new layer number with nothing in it: a worker that sees it finds the layer closed and spins
         long layer = (Volatile.Read(ref state) >> 32) + 1;
         Interlocked.Exchange(ref state, (layer << 32) | Closed);
@@ -76,8 +76,12 @@ internal sealed class WorkerTeam : IDisposable
             if (Volatile.Read(ref parked[i]) != 0) wake[i].Set();
     }
 
-    public WorkerTeam(int size)
+    /// <summary>Tells <see cref="Parked"/> how long ago <see cref="Wake"/> was; the spinning itself keeps the real clock.</summary>
+    readonly Func<long> clock;
+
+    public WorkerTeam(int size, Func<long>? clock = null)
     {
+        this.clock = clock ?? Stopwatch.GetTimestamp;
         int helpers = Math.Max(0, size - 1);
         threads = new Thread[helpers];
         wake = new ManualResetEventSlim[helpers];
