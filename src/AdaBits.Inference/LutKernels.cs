@@ -61,13 +61,18 @@ internal static unsafe class LutKernels
         Avx512F.ConvertToVector128Byte(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Create(codes).AsByte(), bits), ones));
 
     /// <summary>
-    /// One block of 64 output channels for the tile whose tables are given: acc[pixel x 64 + channel] = sum
-    /// over steps of a x u. index: per step, per plane, 64 nibbles (bit k: the plane's bit of input k of the step).
+    /// One block of 64 output channels for the tile whose tables are given: acc[pixel x pixelStride + channel] =
+    /// sum over steps of a x u. index: per step, per plane, 64 nibbles (bit k: the plane's bit of input k of the step).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(byte* tables, byte* index, int steps, int planes, int byteSteps, int wordChunks, int* acc)
+    public static void Run(byte* tables, byte* index, int steps, int planes, int byteSteps, int wordChunks, int* acc, int pixelStride)
     {
-        for (int i = 0; i < TilePixels * Block; i += 16) Vector512<int>.Zero.Store(acc + i);
+        int* acc1 = acc + pixelStride, acc2 = acc1 + pixelStride, acc3 = acc2 + pixelStride;
+        for (int i = 0; i < Block; i += 16)
+        {
+            Vector512<int>.Zero.Store(acc + i); Vector512<int>.Zero.Store(acc1 + i);
+            Vector512<int>.Zero.Store(acc2 + i); Vector512<int>.Zero.Store(acc3 + i);
+        }
         int stepBytes = planes * Block;
         for (int s = 0; s < steps;)
         {
@@ -107,8 +112,8 @@ internal static unsafe class LutKernels
                 w4 += Words(b20.GetLower(), b21.GetLower(), b22.GetLower()); w5 += Words(b20.GetUpper(), b21.GetUpper(), b22.GetUpper());
                 w6 += Words(b30.GetLower(), b31.GetLower(), b32.GetLower()); w7 += Words(b30.GetUpper(), b31.GetUpper(), b32.GetUpper());
             }
-            AddWords(acc, w0); AddWords(acc + 32, w1); AddWords(acc + 64, w2); AddWords(acc + 96, w3);
-            AddWords(acc + 128, w4); AddWords(acc + 160, w5); AddWords(acc + 192, w6); AddWords(acc + 224, w7);
+            AddWords(acc, w0); AddWords(acc + 32, w1); AddWords(acc1, w2); AddWords(acc1 + 32, w3);
+            AddWords(acc2, w4); AddWords(acc2 + 32, w5); AddWords(acc3, w6); AddWords(acc3 + 32, w7);
         }
     }
 

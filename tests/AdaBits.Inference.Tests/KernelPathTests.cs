@@ -39,7 +39,8 @@ public class KernelPathTests
     /// <summary>
     /// The table-lookup path, forced wherever it is exact (the 16-bit path not allowed), equals the scalar
     /// reference bit for bit: 1 to 3 weight planes, activations of 2 to 6 bits (at 6 bits the bytes take one
-    /// step at a time), channel counts off the 32-channel groups, rows narrower than a tile, residuals.
+    /// step at a time), channel counts off the 32-channel groups and over one 64-channel block, rows narrower than
+    /// a tile, residuals.
     /// </summary>
     [Theory]
     [MemberData(nameof(Schemes))]
@@ -48,12 +49,13 @@ public class KernelPathTests
         if (!KernelChoice.Supported().HasFlag(KernelPath.Lut)) return; // needs AVX-512 BW (Zen 4 and 5 have it)
         const int batch = 3;
         var images = TestNets.Images(batch, 3, 13, 11);
-        foreach (var (wb, ab) in new (int[], int[])[] { ([3, 2, 1], [3, 2, 2]), ([3, 2, 2], [6, 6, 4]), ([8, 2], [8, 5]) })
+        // the last: 100 channels, one full block of 64 and a partial one, whose row accumulators interleave per pixel
+        foreach (var (wb, ab, width) in new (int[], int[], int)[] { ([3, 2, 1], [3, 2, 2], 40), ([3, 2, 2], [6, 6, 4], 40), ([8, 2], [8, 5], 40), ([8, 2], [8, 2], 100) })
         {
-            var spec = TestNets.Small(w, a, wb, actBits: ab);
+            var spec = TestNets.Small(w, a, wb, actBits: ab, width: width);
             var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
             var model = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni | KernelPath.Avx2, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
-            Assert.Contains(model.Layers.OfType<DenseLayer>(), l => l.Slots.Any(s => s.Path == KernelPath.Lut));
+            Assert.Contains(model.Layers.OfType<DenseLayer>(), l => l.Slots.Any(s => s.Path == KernelPath.Lut) && l.Spec.OutChannels >= width);
             AssertSameAsReference(reference, model, wb, images, batch, $"lut, weight bits [{string.Join(", ", wb)}], activation bits [{string.Join(", ", ab)}]");
         }
         int[] bits = [8, 3, 2];

@@ -33,19 +33,24 @@ public unsafe class LutKernelTests
         var off = GC.AllocateArray<int>(steps, pinned: true);
         for (int s = 0; s < steps; s++) off[s] = s * 4;
         var tables = GC.AllocateArray<byte>(steps * LutKernels.StepTableBytes, pinned: true);
-        var acc = GC.AllocateArray<int>(LutKernels.TilePixels * LutKernels.Block, pinned: true);
+        // pixels further apart than a block (as in a row of several blocks): the gaps must stay untouched
+        const int pixelStride = LutKernels.Block + 48, sentinel = 0x5a5a5a5a;
+        var acc = GC.AllocateArray<int>(LutKernels.TilePixels * pixelStride, pinned: true);
+        acc.AsSpan().Fill(sentinel);
         fixed (byte* c = codes, t = tables, ix = index)
         fixed (int* o = off, a = acc)
         {
             LutKernels.Tables(c, stride, px, o, steps, t);
-            LutKernels.Run(t, ix, steps, planes, LutKernels.ByteSteps(activationBits), LutKernels.WordChunks(planes), a);
+            LutKernels.Run(t, ix, steps, planes, LutKernels.ByteSteps(activationBits), LutKernels.WordChunks(planes), a, pixelStride);
         }
         for (int p = 0; p < px; p++)
             for (int co = 0; co < LutKernels.Block; co++)
             {
                 long sum = 0;
                 for (int k = 0; k < stride; k++) sum += codes[p * stride + k] * (w[co * stride + k] - wMin);
-                Assert.True(sum == acc[p * LutKernels.Block + co], $"planes {planes} ab {activationBits} steps {steps}: pixel {p} channel {co}: {acc[p * LutKernels.Block + co]}, expected {sum}");
+                Assert.True(sum == acc[p * pixelStride + co], $"planes {planes} ab {activationBits} steps {steps}: pixel {p} channel {co}: {acc[p * pixelStride + co]}, expected {sum}");
             }
+        for (int p = 0; p < LutKernels.TilePixels; p++)
+            Assert.All(acc.AsSpan(p * pixelStride + LutKernels.Block, pixelStride - LutKernels.Block).ToArray(), x => Assert.Equal(sentinel, x));
     }
 }

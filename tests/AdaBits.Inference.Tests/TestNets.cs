@@ -11,7 +11,7 @@ internal static class TestNets
     /// <param name="mixedSigns">BN scales of either sign, and one channel's zero (the affine decreasing or constant in the sum).</param>
     /// <param name="headChannels">Output channels of the float head (8: part of one 16-lane group; 40: two whole groups and part of one).</param>
     public static ModelSpec Small(QuantScheme w, QuantScheme a, int[] bits, int seed = 7, bool doubleSided = true, int[]? actBits = null, bool mixedSigns = false,
-        int headChannels = 8)
+        int headChannels = 8, int width = 40)
     {
         var rng = new Random(seed);
         float[] PerSlot(double lo, double hi) => bits.Select(_ => (float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
@@ -45,10 +45,10 @@ internal static class TestNets
         var layers = new List<LayerSpec>
         {
             Conv("head", 0, 1, 3, headChannels, 3, 1, 1, relu: true, q: null),
-            Conv("c1", 1, 2, headChannels, 40, 3, 2, 1, relu: true, q: Q()),
-            Conv("dw", 2, 3, 40, 40, 3, 1, 1, relu: true, q: Q(), groups: 40),
-            Conv("pw", 3, 4, 40, 40, 1, 1, 0, relu: true, q: Q(), residual: 2),
-            Conv("signed", 4, 5, 40, 36, 3, 2, 1, relu: false, q: Q(doubleSided)),
+            Conv("c1", 1, 2, headChannels, width, 3, 2, 1, relu: true, q: Q()),
+            Conv("dw", 2, 3, width, width, 3, 1, 1, relu: true, q: Q(), groups: width),
+            Conv("pw", 3, 4, width, width, 1, 1, 0, relu: true, q: Q(), residual: 2),
+            Conv("signed", 4, 5, width, 36, 3, 2, 1, relu: false, q: Q(doubleSided)),
             Conv("narrow", 5, 6, 36, 20, 3, 2, 1, relu: true, q: Q(doubleSided)),
             Conv("dw2", 6, 7, 20, 20, 3, 2, 1, relu: true, q: Q(), groups: 20),
             new() { Op = LayerOp.GlobalAvgPool, Name = "pool", Input = 7, Output = 8 },
