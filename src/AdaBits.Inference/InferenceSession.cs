@@ -675,9 +675,13 @@ public sealed unsafe class InferenceSession : IDisposable
                 st.ThetaStride = it.ClassStride;
                 st.ThetaPlane = it.Channels;
             }
-            EpiloguePass.Run(st, i < views.Length ? views[i].Requant[slot].Lanes : default);
+            // by reference: a copy of the 512-byte lanes here had cost two memcpy calls per epilogue call
+            ref readonly RequantLanes lanes = ref i < views.Length ? ref views[i].Requant[slot].Lanes : ref NoLanes;
+            EpiloguePass.Run(st, lanes);
         }
     }
+
+    static readonly RequantLanes NoLanes;
 
     /// <summary>
     /// The channels after the last full vector (fewer than 16), as one vector through staging copies: lanes
