@@ -206,37 +206,50 @@ public sealed class InferenceModel
             return new DenseSlot { Path = path, Chunk = 1, Operands = ops, MHalf = mHalf, CstB = cstB, WindowSumTimes = times };
         int wMin = ops.Take(l.OutChannels * row).Min(x => (int)x), range = ops.Take(l.OutChannels * row).Max(x => (int)x) - wMin;
         int planes = range == 0 ? 1 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)range);
-        if (KernelChoice.UseLut(planes, ba, group, l.OutChannels, Options.Paths))
-            return new DenseSlot
-            {
-                Path = KernelPath.Lut, Chunk = 1, Operands = ops, MHalf = mHalf, CstB = cstB, WindowSumTimes = times,
-                LutIndex = LutKernels.Index(ops.AsSpan(0, l.OutChannels * row), l.OutChannels, steps, wMin, planes), LutPlanes = planes,
-                LutTimes = times + 2 * wMin, LutByteSteps = LutKernels.ByteSteps(ba), LutWordChunks = LutKernels.WordChunks(planes),
-            };
-        DenseSlot Make(KernelPath p) => PackedSlot(l, p, bw, ba, ops, steps, group, mHalf, cstB, times);
-        if (!Options.TuneAtLoad) return Make(path);
+        DenseSlot Lut() => new()
+        {
+            Path = KernelPath.Lut, Chunk = 1, Operands = ops, MHalf = mHalf, CstB = cstB, WindowSumTimes = times,
+            LutIndex = LutKernels.Index(ops.AsSpan(0, l.OutChannels * row), l.OutChannels, steps, wMin, planes), LutPlanes = planes,
+            LutTimes = times + 2 * wMin, LutByteSteps = LutKernels.ByteSteps(ba), LutWordChunks = LutKernels.WordChunks(planes),
+        };
+        var packing = new DensePacking(ops, l.OutChannels, steps, group);
+        DenseSlot Make(KernelPath p) => PackedSlot(p, bw, ba, packing, mHalf, cstB, times);
+        if (!Options.TuneAtLoad)
+            return KernelChoice.UseLut(planes, ba, group, l.OutChannels, Options.Paths) ? Lut() : Make(path);
         // every SIMD path is bit-exact with the scalar one, so the choice changes speed only
-        var candidates = KernelChoice.DenseCandidates(Options.Paths).Select(Make).ToArray();
-        return KernelTuning.Fastest(candidates, l, view, steps, group);
+        var candidates = KernelChoice.DenseCandidates(Options.Paths).Select(Make);
+        if (KernelChoice.LutAllowed(planes, ba, group, Options.Paths)) candidates = candidates.Append(Lut());
+        return KernelTuning.Fastest(candidates.ToArray(), l, view, steps, group);
     }
 
-    static DenseSlot PackedSlot(LayerSpec l, KernelPath path, int bw, int ba, sbyte[] ops, int steps, int group, float[] mHalf, float[] cstB, int times)
+    /// <summary>A slot on a packed path. The packings do not depend on the path, so the candidates of one layer
+    /// and bits share them (made on first use: packing every candidate's copy had taken most of the tuning's load time).</summary>
+    static DenseSlot PackedSlot(KernelPath path, int bw, int ba, DensePacking packing, float[] mHalf, float[] cstB, int times)
     {
-        int row = steps * 4;
         int pairMax = KernelChoice.PairMax(bw, ba);
         bool split = path != KernelPath.AvxVnni && pairMax > short.MaxValue;
         int chunk = path != KernelPath.Avx512Acc16 ? 1 : split ? short.MaxValue / (2 * ((1 << ba) - 1) * 15) : KernelChoice.Acc16Steps(pairMax);
-        sbyte[] packed, hi = null!;
-        if (!split) packed = DenseKernels.Pack(ops.AsSpan(0, l.OutChannels * row), l.OutChannels, steps, group);
-        else
+        var (packed, hi) = split ? packing.Nibbles : (packing.Plain, null);
+        return new DenseSlot { Path = path, Chunk = chunk, Operands = packing.Operands, Packed = packed, PackedHi = hi, MHalf = mHalf, CstB = cstB, WindowSumTimes = times };
+    }
+
+    /// <summary>A dense layer's weight operands packed for the SIMD paths: whole, or split into nibbles (w = 16 hi + lo).</summary>
+    sealed class DensePacking(sbyte[] operands, int outChannels, int steps, int group)
+    {
+        sbyte[]? plain;
+        (sbyte[], sbyte[]?)? nibbles;
+        int Count => outChannels * steps * 4;
+        public sbyte[] Operands => operands;
+        public sbyte[] Plain => plain ??= DenseKernels.Pack(operands.AsSpan(0, Count), outChannels, steps, group);
+        public (sbyte[] Lo, sbyte[]? Hi) Nibbles => nibbles ??= Split();
+
+        (sbyte[], sbyte[]?) Split()
         {
-            var lo = new sbyte[l.OutChannels * row];
-            var up = new sbyte[l.OutChannels * row];
-            for (int i = 0; i < lo.Length; i++) { lo[i] = (sbyte)(ops[i] & 15); up[i] = (sbyte)(ops[i] >> 4); }
-            packed = DenseKernels.Pack(lo, l.OutChannels, steps, group);
-            hi = DenseKernels.Pack(up, l.OutChannels, steps, group);
+            var lo = new sbyte[Count];
+            var up = new sbyte[Count];
+            for (int i = 0; i < lo.Length; i++) { lo[i] = (sbyte)(operands[i] & 15); up[i] = (sbyte)(operands[i] >> 4); }
+            return (DenseKernels.Pack(lo, outChannels, steps, group), DenseKernels.Pack(up, outChannels, steps, group));
         }
-        return new DenseSlot { Path = path, Chunk = chunk, Operands = ops, Packed = packed, PackedHi = split ? hi : null, MHalf = mHalf, CstB = cstB, WindowSumTimes = times };
     }
 
     DepthwiseSlot DepthwiseSlotOf(LayerSpec l, int slot, WindowClasses windows)

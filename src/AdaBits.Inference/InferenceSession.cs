@@ -115,7 +115,7 @@ public sealed unsafe class InferenceSession : IDisposable
         var dense = model.Layers.OfType<DenseLayer>().ToArray();
         int rowPixels = dense.Select(l => l.Out.Shape.W).DefaultIfEmpty(0).Max();
         int accInts = dense.Select(l => Math.Max(l.Out.Shape.W * DenseKernels.Group,
-            l.Slots.Any(s => s.Path == KernelPath.Lut) ? LutPixelInts(l.Spec.OutChannels) * LutRowPixels(l.Out.Shape.W) : 0))
+            l.Slots.Any(s => s.Path == KernelPath.Lut) ? LutKernels.PixelInts(l.Spec.OutChannels) * LutKernels.RowPixels(l.Out.Shape.W) : 0))
             .DefaultIfEmpty(0).Max();
         int windowColumns = dense.Select(l => (l.Out.Shape.W - 1) * l.Spec.StrideW + l.Spec.KernelW).DefaultIfEmpty(0).Max();
         int headPixels = model.Layers.OfType<FloatConvLayer>().Select(l => l.Out.Shape.W).DefaultIfEmpty(0).Max();
@@ -487,7 +487,7 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         var spec = L.Spec;
         int ow = L.Out.Shape.W, outC = spec.OutChannels, steps = L.Steps, times = s.LutTimes, planes = s.LutPlanes;
-        int rowInts = LutPixelInts(outC); // the accumulators: [pixel][block][64]
+        int rowInts = LutKernels.PixelInts(outC); // the accumulators: [pixel][block][64]
         var v = L.View;
         int cp = v.Cp, pixelStride = spec.StrideW * cp;
         var windows = L.Windows;
@@ -521,12 +521,6 @@ public sealed unsafe class InferenceSession : IDisposable
             RowOut(L, ref epi, ow, t2, y);
         }
     }
-
-    /// <summary>Pixels of the lookup path's row accumulators: a tile writes 4 even where the row is narrower.</summary>
-    static int LutRowPixels(int ow) => Math.Max(ow, LutKernels.TilePixels);
-
-    /// <summary>Ints a pixel of the lookup path's row accumulators: every 64-channel block, the last one whole.</summary>
-    static int LutPixelInts(int outChannels) => (outChannels + LutKernels.Block - 1) / LutKernels.Block * LutKernels.Block;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Depthwise(DepthwiseLayer L, int item, Worker wk)

@@ -35,9 +35,11 @@ public sealed record EngineOptions
     /// <summary>Benchmarks only: the engine as it was before the fused epilogue, the 16-channel tiles and the
     /// 512-bit float head (the same results; kept to measure the change side by side).</summary>
     internal bool Baseline { get; init; }
-    /// <summary>Choose each dense layer's kernel path per bit-width by timing the allowed SIMD paths at load
-    /// (results are the same whichever is chosen: every path is bit-exact with the scalar one).</summary>
-    public bool TuneAtLoad { get; init; }
+    /// <summary>Choose each dense layer's kernel path per bit-width by timing the allowed SIMD paths, the table
+    /// lookup included where it is exact, at load (results are the same whichever is chosen: every path is
+    /// bit-exact with the scalar one). The rates differ by CPU: on Zen 5 the 16-bit path beat VNNI at 4 bits, on an
+    /// Intel Xeon VNNI beat it. False: <see cref="KernelChoice"/>'s fixed order (Zen 5's rates), for tests that pin a path.</summary>
+    public bool TuneAtLoad { get; init; } = true;
     /// <summary>Images per pass through the layers; 0: as many as keep the widest layer's tensors in L2 (tests force passes).</summary>
     internal int ImagesPerPass { get; init; }
     /// <summary>Tests only: every tensor in a buffer of its own, for the whole batch, so that intermediate
@@ -92,10 +94,13 @@ internal static class KernelChoice
     /// </summary>
     public static bool UseLut(int planes, int activationBits, int group, int outChannels, KernelPath allowed)
     {
-        var ok = allowed & Supported();
-        if (!ok.HasFlag(KernelPath.Lut) || !LutKernels.Fits(planes, activationBits, group)) return false;
-        return !ok.HasFlag(KernelPath.Avx512Acc16) || planes <= 2 && outChannels >= 128;
+        if (!LutAllowed(planes, activationBits, group, allowed)) return false;
+        return !(allowed & Supported()).HasFlag(KernelPath.Avx512Acc16) || planes <= 2 && outChannels >= 128;
     }
+
+    /// <summary>Whether the table lookup is allowed, runs here and is exact for these operands.</summary>
+    public static bool LutAllowed(int planes, int activationBits, int group, KernelPath allowed) =>
+        (allowed & Supported()).HasFlag(KernelPath.Lut) && LutKernels.Fits(planes, activationBits, group);
 
     /// <summary>The SIMD dense paths that are allowed and run here (every one is exact at every bit-width).</summary>
     public static KernelPath[] DenseCandidates(KernelPath allowed)

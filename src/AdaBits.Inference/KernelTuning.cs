@@ -4,7 +4,8 @@ namespace AdaBits.Inference;
 
 /// <summary>
 /// Load-time choice among a dense layer's candidate kernels by their measured speed (EngineOptions.TuneAtLoad):
-/// each candidate runs the layer's tiles over a few output rows of a zero image, best of several runs.
+/// each candidate runs the layer's dot products (the table lookup: its tables too) over a few output rows of a
+/// zero image, best of several runs; the epilogue, the same for every candidate, is left out.
 /// The kernels' speed does not depend on the data, so a zero image times them as a real one would.
 /// </summary>
 internal static unsafe class KernelTuning
@@ -14,23 +15,53 @@ internal static unsafe class KernelTuning
         if (candidates.Length == 1) return candidates[0];
         int outW = (view.Shape.W + 2 * l.PadW - l.KernelW) / l.StrideW + 1;
         int outH = (view.Shape.H + 2 * l.PadH - l.KernelH) / l.StrideH + 1;
-        int rows = Math.Min(outH, Math.Max(1, 4096 / outW));
+        int rows = Math.Min(outH, Math.Max(1, 2048 / outW));
         var image = GC.AllocateArray<byte>((int)view.ImageBytes + 64, pinned: true);
         var actOff = GC.AllocateArray<int>(steps, pinned: true);
         int taps = l.KernelH * l.KernelW, cp4 = view.Cp / 4;
         for (int t = 0; t < taps; t++)
             for (int c4 = 0; c4 < cp4; c4++)
                 actOff[t * cp4 + c4] = ((t / l.KernelW) * view.Wp + t % l.KernelW) * view.Cp + c4 * 4;
-        var acc = GC.AllocateArray<int>(8 * DenseKernels.Group, pinned: true);
-        DenseSlot best = candidates[0];
-        long bestTicks = long.MaxValue;
-        foreach (var c in candidates)
+        var acc = GC.AllocateArray<int>(Math.Max(8 * DenseKernels.Group, LutKernels.RowPixels(outW) * LutKernels.PixelInts(l.OutChannels)), pinned: true);
+        var tables = candidates.Any(c => c.Path == KernelPath.Lut) ? GC.AllocateArray<byte>(steps * LutKernels.StepTableBytes, pinned: true) : [];
+        // best of 5, the candidates in turn (so that a change in the host's speed touches them all); after two
+        // rounds only those within 25% of the fastest go on, which cut MobileNet V1's load time (six bit-widths)
+        var ticks = Enumerable.Repeat(long.MaxValue, candidates.Length).ToArray();
+        var alive = Enumerable.Range(0, candidates.Length).ToList();
+        for (int rep = 0; rep < 5; rep++)
         {
-            long ticks = long.MaxValue;
-            for (int rep = 0; rep < 5; rep++) ticks = Math.Min(ticks, Time(c, l, view, steps, group, outW, rows, image, actOff, acc));
-            if (ticks < bestTicks) (best, bestTicks) = (c, ticks);
+            foreach (int i in alive)
+            {
+                var c = candidates[i];
+                ticks[i] = Math.Min(ticks[i], c.Path == KernelPath.Lut ? TimeLut(c, l, view, steps, outW, rows, image, actOff, acc, tables)
+                    : Time(c, l, view, steps, group, outW, rows, image, actOff, acc));
+            }
+            if (rep == 1) alive.RemoveAll(i => ticks[i] > 1.25 * ticks.Min());
         }
-        return best;
+        return candidates[Array.IndexOf(ticks, ticks.Min())];
+    }
+
+    /// <summary>The lookup path over the same rows, as the session runs it: per tile the tables, then every 64-channel block.</summary>
+    static long TimeLut(DenseSlot s, LayerSpec l, CodeView view, int steps, int outW, int rows, byte[] image, int[] actOff, int[] acc, byte[] tables)
+    {
+        int rowInts = LutKernels.PixelInts(l.OutChannels), px = Math.Min(LutKernels.TilePixels, outW);
+        fixed (byte* img = image, index = s.LutIndex, tab = tables)
+        fixed (int* off = actOff, a = acc)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int r = 0; r < rows; r++)
+                for (int done = 0; done < outW;)
+                {
+                    int start = Math.Min(done, outW - px);
+                    byte* input = img + ((long)(r * l.StrideH + view.PadH - l.PadH) * view.Wp + start * l.StrideW + view.PadW - l.PadW) * view.Cp;
+                    LutKernels.Tables(input, l.StrideW * view.Cp, px, off, steps, tab);
+                    for (int b = 0; b * LutKernels.Block < l.OutChannels; b++)
+                        LutKernels.Run(tab, index + (long)b * steps * s.LutPlanes * LutKernels.Block, steps, s.LutPlanes, s.LutByteSteps,
+                            s.LutWordChunks, a + start * rowInts + b * LutKernels.Block, rowInts);
+                    done = start + px;
+                }
+            return Stopwatch.GetTimestamp() - t0;
+        }
     }
 
     static long Time(DenseSlot s, LayerSpec l, CodeView view, int steps, int group, int outW, int rows, byte[] image, int[] actOff, int[] acc)
@@ -44,9 +75,10 @@ internal static unsafe class KernelTuning
             long t0 = Stopwatch.GetTimestamp();
             for (int r = 0; r < rows; r++)
                 for (int g = 0; g < groups; g++)
-                    for (int x = 0; x + Math.Min(tilePx, outW) <= outW; x += tilePx)
+                    // the row's tiles as the session takes them: the last one moved back to end at the row's end
+                    for (int done = 0; done < outW;)
                     {
-                        int px = outW >= tilePx ? tilePx : 1;
+                        int px = outW >= tilePx ? tilePx : 1, x = outW >= tilePx ? Math.Min(done, outW - tilePx) : done;
                         tile.In = img + ((long)(r * l.StrideH + view.PadH - l.PadH) * view.Wp + x * l.StrideW + view.PadW - l.PadW) * view.Cp;
                         tile.W = packed + (long)g * steps * group * 4;
                         DenseKernels.Run(s.Path, tile, px, group);
@@ -55,6 +87,7 @@ internal static unsafe class KernelTuning
                             tile.W = hi + (long)g * steps * group * 4;
                             DenseKernels.Run(s.Path, tile, px, group);
                         }
+                        done = x + px;
                     }
             return Stopwatch.GetTimestamp() - t0;
         }

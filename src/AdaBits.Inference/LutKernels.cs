@@ -27,6 +27,12 @@ internal static unsafe class LutKernels
     /// <summary>Per int32 lane j (a table entry): the bytes (bit 0 .. bit 3 of j), for vpmaddubsw.</summary>
     static readonly Vector512<sbyte> EntryBits = Vector512.Create(Enumerable.Range(0, 64).Select(i => (sbyte)((i / 4) >> (i % 4) & 1)).ToArray());
 
+    /// <summary>Pixels of a row's accumulators: a tile writes 4 even where the row is narrower.</summary>
+    public static int RowPixels(int ow) => Math.Max(ow, TilePixels);
+
+    /// <summary>Ints a pixel of a row's accumulators ([pixel][block][64]): every 64-channel block, the last one whole.</summary>
+    public static int PixelInts(int outChannels) => (outChannels + Block - 1) / Block * Block;
+
     /// <summary>Steps whose byte sums cannot pass 255: each table entry is at most 4 x (2^activationBits - 1).</summary>
     public static int ByteSteps(int activationBits) => 255 / (4 * ((1 << activationBits) - 1));
 

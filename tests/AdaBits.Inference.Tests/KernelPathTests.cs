@@ -54,7 +54,7 @@ public class KernelPathTests
         {
             var spec = TestNets.Small(w, a, wb, actBits: ab, width: width);
             var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
-            var model = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni | KernelPath.Avx2, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
+            var model = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni | KernelPath.Avx2, TuneAtLoad = false, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
             Assert.Contains(model.Layers.OfType<DenseLayer>(), l => l.Slots.Any(s => s.Path == KernelPath.Lut) && l.Spec.OutChannels >= width);
             AssertSameAsReference(reference, model, wb, images, batch, $"lut, weight bits [{string.Join(", ", wb)}], activation bits [{string.Join(", ", ab)}]");
         }
@@ -62,7 +62,7 @@ public class KernelPathTests
         var resnet = RandomModels.Build("resnet20", bits, seed: 3, weightScheme: w, actScheme: a);
         var resnetImages = TestNets.Images(2, 3, 32, 32);
         AssertSameAsReference(new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true }),
-            new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, ImagesPerPass = 1 }),
+            new InferenceModel(resnet, new EngineOptions { Paths = KernelPath.Lut | KernelPath.AvxVnni, TuneAtLoad = false, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, ImagesPerPass = 1 }),
             bits, resnetImages, 2, "lut, resnet20");
     }
 
@@ -73,19 +73,19 @@ public class KernelPathTests
     {
         if (!KernelChoice.Supported().HasFlag(KernelPath.Lut)) return;
         var spec = RandomModels.Build("mobilenet_v1", [8, 2], seed: 4);
-        var fused = new InferenceModel(spec, new EngineOptions { Threads = 2 });
-        var perPixel = new InferenceModel(spec, new EngineOptions { Threads = 2, Baseline = true });
+        var fused = new InferenceModel(spec, new EngineOptions { Threads = 2, TuneAtLoad = false });
+        var perPixel = new InferenceModel(spec, new EngineOptions { Threads = 2, Baseline = true, TuneAtLoad = false });
         Assert.Contains(perPixel.Layers.OfType<DenseLayer>(), l => l.Slots[1].Path == KernelPath.Lut);
         var images = TestNets.Images(1, 3, 224, 224);
         Assert.Equal(TestNets.Run(fused, 2, images, 1), TestNets.Run(perPixel, 2, images, 1));
     }
 
-    /// <summary>By default the lookup takes the wide layers at 2 bits and nothing at 8.</summary>
+    /// <summary>Without tuning the lookup takes the wide layers at 2 bits and nothing at 8.</summary>
     [Fact]
     public void Table_lookup_is_chosen_for_wide_layers_at_two_bits()
     {
         if (!KernelChoice.Supported().HasFlag(KernelPath.Lut)) return;
-        var model = new InferenceModel(RandomModels.Build("mobilenet_v1", [8, 2]), new EngineOptions());
+        var model = new InferenceModel(RandomModels.Build("mobilenet_v1", [8, 2]), new EngineOptions { TuneAtLoad = false });
         var dense = model.Layers.OfType<DenseLayer>().ToArray();
         Assert.DoesNotContain(dense, l => l.Slots[0].Path == KernelPath.Lut);
         Assert.Contains(dense, l => l.Slots[1].Path == KernelPath.Lut && l.Spec.OutChannels >= 128);
@@ -126,7 +126,7 @@ public class KernelPathTests
         Assert.Contains(reference.Layers.OfType<DenseLayer>(), l => l.Group == DenseKernels.NarrowGroup);
         var options = new[] { KernelPath.Avx2, KernelPath.AvxVnni, KernelPath.Avx512Pair, KernelPath.Avx512Acc16 }
             .Where(p => KernelChoice.Supported().HasFlag(p)).Select(p => new EngineOptions { Paths = p, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true })
-            .Append(new EngineOptions { Baseline = true, KeepTensors = true }).Append(new EngineOptions()).Append(new EngineOptions { TuneAtLoad = true })
+            .Append(new EngineOptions { Baseline = true, KeepTensors = true }).Append(new EngineOptions()).Append(new EngineOptions { TuneAtLoad = false })
             .Append(new EngineOptions { ImagesPerPass = 1, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true })
             .Append(new EngineOptions { ImagesPerPass = 1, ParallelThresholdMacs = 0, ColdAloneMacs = 0 }).ToArray();
         foreach (var o in options)
@@ -140,9 +140,27 @@ public class KernelPathTests
         var allowed = KernelChoice.DenseCandidates(KernelPath.All);
         if (allowed.Length < 2) return; // nothing to choose between on this CPU
         var model = new InferenceModel(RandomModels.Build("q_mnist_cnn", [8, 4, 2]), new EngineOptions { TuneAtLoad = true });
-        foreach (var s in model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots)) Assert.Contains(s.Path, allowed);
+        foreach (var s in model.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots)) Assert.Contains(s.Path, allowed.Append(KernelPath.Lut));
         var forced = new InferenceModel(RandomModels.Build("q_mnist_cnn", [8, 4, 2]), new EngineOptions { TuneAtLoad = true, Paths = KernelPath.Avx2 | KernelPath.Scalar });
         Assert.All(forced.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots), s => Assert.Equal(KernelPath.Avx2, s.Path));
+    }
+
+    /// <summary>Tuning between the lookup and VNNI (the lookup timed with its tables, as the session runs it): each
+    /// slot takes one of the two, the lookup only where it is exact, and the logits equal the scalar reference's.</summary>
+    [Fact]
+    public void Tuning_with_the_lookup_among_the_candidates_equals_the_scalar_reference()
+    {
+        var both = KernelPath.Lut | KernelPath.AvxVnni;
+        if ((KernelChoice.Supported() & both) != both) return;
+        int[] bits = [8, 3, 2];
+        var spec = TestNets.Small(QuantScheme.Modified, QuantScheme.Modified, bits, actBits: [8, 3, 2], width: 100);
+        var images = TestNets.Images(3, 3, 13, 11);
+        var reference = new InferenceModel(spec, new EngineOptions { Paths = KernelPath.Scalar, Threads = 1, KeepTensors = true });
+        var tuned = new InferenceModel(spec, new EngineOptions { Paths = both, TuneAtLoad = true, Threads = 2, ParallelThresholdMacs = 0, ColdAloneMacs = 0, KeepTensors = true });
+        var slots = tuned.Layers.OfType<DenseLayer>().SelectMany(l => l.Slots).ToArray();
+        Assert.All(slots, s => Assert.Contains(s.Path, new[] { KernelPath.Lut, KernelPath.AvxVnni }));
+        Assert.All(tuned.Layers.OfType<DenseLayer>(), l => Assert.NotEqual(KernelPath.Lut, l.Slots[0].Path)); // 8-bit weights have 8 planes
+        AssertSameAsReference(reference, tuned, bits, images, 3, "tuned between lookup and VNNI");
     }
 
     /// <summary>A float head of 40 channels: two whole 16-channel groups at once, then the part of a third.</summary>
