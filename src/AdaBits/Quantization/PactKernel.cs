@@ -144,8 +144,8 @@ internal static unsafe class PactKernel
             var u = T.Div(T.Select(inside, xv, T.Splat(0f)), a);
             var one = T.Splat(1f);
             inner = spec.DoubleSide
-                ? T.Sub(T.Sub(T.Mul(T.Splat(2f), stairs.Apply(T.Mul(T.Add(u, one), T.Splat(0.5f)))), one), u)
-                : T.Sub(stairs.Apply(u), u);
+                ? T.Sub(T.Sub(T.Mul(T.Splat(2f), stairs.ApplyNear(T.Mul(T.Add(u, one), T.Splat(0.5f)))), one), u)
+                : T.Sub(stairs.ApplyNear(u), u);
         }
         return T.Select(inside, inner, T.Select(lessA, low, high));
     }

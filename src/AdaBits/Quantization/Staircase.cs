@@ -104,10 +104,24 @@ public readonly struct Staircase
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal T Apply<T>(T u) where T : struct, ISimd<T>
     {
+        var k = OffsetIndex(u);
+        return MultipliesByInverse ? T.Mul(k, T.Splat(InverseDivisor)) : T.Div(k, T.Splat(Divisor));
+    }
+
+    /// <summary>
+    /// Apply's level, its last step a multiplication by 1 / Divisor where Apply divides: the same index, a value
+    /// within an ulp of Apply's. For the PACT alpha gradient's per-element terms, whose sum is compared with a
+    /// tolerance (its order differs from torch's anyway): the division was half of that backward's divisions.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal T ApplyNear<T>(T u) where T : struct, ISimd<T> => T.Mul(OffsetIndex(u), T.Splat(InverseDivisor));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    T OffsetIndex<T>(T u) where T : struct, ISimd<T>
+    {
         var ua = T.Mul(u, T.Splat(Scale));
         var k = HalfEven ? T.RoundEven(ua) : T.Min(T.Floor(ua), T.Splat(Top));
-        if (HasOffset) k = T.Add(k, T.Splat(Offset));
-        return MultipliesByInverse ? T.Mul(k, T.Splat(InverseDivisor)) : T.Div(k, T.Splat(Divisor));
+        return HasOffset ? T.Add(k, T.Splat(Offset)) : k;
     }
 
     /// <summary>The torch-op form (QuantizeSte: tensors the fused kernels do not cover), in the reference's order.</summary>
