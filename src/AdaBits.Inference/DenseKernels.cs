@@ -62,6 +62,17 @@ internal static unsafe class DenseKernels
     public static int TilePixels(KernelPath path, int group) =>
         group == NarrowGroup && (path is KernelPath.Avx512Acc16 or KernelPath.Avx512Pair || path == KernelPath.AvxVnni && Avx512F.IsSupported) ? 8 : 4;
 
+    /// <summary>
+    /// Where an output row's next tile starts once `done` pixels are, and its pixels: whole tiles, the last moved
+    /// back to end at the row's end (it rewrites a few pixels with the same sums); a row narrower than a tile one
+    /// pixel at a time. The session and the load-time tuner both walk rows this way.
+    /// </summary>
+    public static int TileStart(int done, int ow, int tilePx, out int px)
+    {
+        px = ow >= tilePx ? tilePx : 1;
+        return ow >= tilePx ? Math.Min(done, ow - tilePx) : done;
+    }
+
     /// <summary>Runs one tile of TilePixels or 1 pixels on a SIMD path (the scalar path has its own loop).</summary>
     public static void Run(KernelPath path, in DenseTile t, int pixels, int group)
     {

@@ -437,7 +437,7 @@ public sealed unsafe class InferenceSession : IDisposable
             int done = 0;
             while (done < ow)
             {
-                int px = ow >= tilePx ? tilePx : 1, start = ow >= tilePx ? Math.Min(done, ow - tilePx) : done;
+                int start = DenseKernels.TileStart(done, ow, tilePx, out int px);
                 tile.In = rowBase + (long)(start * strideW - padW + vPadW) * cp;
                 tile.Acc = acc + start * G; // an overlapping last tile rewrites its first pixels with the same sums
                 if (path == KernelPath.Scalar)
@@ -501,7 +501,7 @@ public sealed unsafe class InferenceSession : IDisposable
             int done = 0;
             while (done < ow)
             {
-                int px = Math.Min(LutKernels.TilePixels, ow), start = Math.Min(done, ow - px);
+                int start = LutKernels.TileStart(done, ow, out int px);
                 byte* input = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * cp;
                 LutKernels.Tables(input, pixelStride, px, actOff, steps, tables);
                 for (int b = 0; b * LutKernels.Block < outC; b++)

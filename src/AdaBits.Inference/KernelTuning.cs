@@ -44,7 +44,7 @@ internal static unsafe class KernelTuning
     /// <summary>The lookup path over the same rows, as the session runs it: per tile the tables, then every 64-channel block.</summary>
     static long TimeLut(DenseSlot s, LayerSpec l, CodeView view, int steps, int outW, int rows, byte[] image, int[] actOff, int[] acc, byte[] tables)
     {
-        int rowInts = LutKernels.PixelInts(l.OutChannels), px = Math.Min(LutKernels.TilePixels, outW);
+        int rowInts = LutKernels.PixelInts(l.OutChannels);
         fixed (byte* img = image, index = s.LutIndex, tab = tables)
         fixed (int* off = actOff, a = acc)
         {
@@ -52,7 +52,7 @@ internal static unsafe class KernelTuning
             for (int r = 0; r < rows; r++)
                 for (int done = 0; done < outW;)
                 {
-                    int start = Math.Min(done, outW - px);
+                    int start = LutKernels.TileStart(done, outW, out int px);
                     byte* input = img + ((long)(r * l.StrideH + view.PadH - l.PadH) * view.Wp + start * l.StrideW + view.PadW - l.PadW) * view.Cp;
                     LutKernels.Tables(input, l.StrideW * view.Cp, px, off, steps, tab);
                     for (int b = 0; b * LutKernels.Block < l.OutChannels; b++)
@@ -75,10 +75,9 @@ internal static unsafe class KernelTuning
             long t0 = Stopwatch.GetTimestamp();
             for (int r = 0; r < rows; r++)
                 for (int g = 0; g < groups; g++)
-                    // the row's tiles as the session takes them: the last one moved back to end at the row's end
                     for (int done = 0; done < outW;)
                     {
-                        int px = outW >= tilePx ? tilePx : 1, x = outW >= tilePx ? Math.Min(done, outW - tilePx) : done;
+                        int x = DenseKernels.TileStart(done, outW, tilePx, out int px);
                         tile.In = img + ((long)(r * l.StrideH + view.PadH - l.PadH) * view.Wp + x * l.StrideW + view.PadW - l.PadW) * view.Cp;
                         tile.W = packed + (long)g * steps * group * 4;
                         DenseKernels.Run(s.Path, tile, px, group);

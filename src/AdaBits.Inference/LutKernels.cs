@@ -27,6 +27,14 @@ internal static unsafe class LutKernels
     /// <summary>Per int32 lane j (a table entry): the bytes (bit 0 .. bit 3 of j), for vpmaddubsw.</summary>
     static readonly Vector512<sbyte> EntryBits = Vector512.Create(Enumerable.Range(0, 64).Select(i => (sbyte)((i / 4) >> (i % 4) & 1)).ToArray());
 
+    /// <summary>Where a row's next tile starts once `done` pixels are, and its pixels (all of a row narrower than a
+    /// tile; the last tile moved back to end at the row's end), for the session and the load-time tuner.</summary>
+    public static int TileStart(int done, int ow, out int px)
+    {
+        px = Math.Min(TilePixels, ow);
+        return Math.Min(done, ow - px);
+    }
+
     /// <summary>Pixels of a row's accumulators: a tile writes 4 even where the row is narrower.</summary>
     public static int RowPixels(int ow) => Math.Max(ow, TilePixels);
 
