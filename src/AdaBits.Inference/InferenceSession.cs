@@ -480,8 +480,8 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
-    /// <summary>One output row of a dense layer by table lookup: per tile of 4 pixels the tables once, then every
-    /// block of 64 channels (two groups); then the epilogue once per group for the whole row.</summary>
+    /// <summary>One output row of a dense layer by table lookup: the row's dot products (<see cref="LutKernels.Row"/>),
+    /// then one epilogue call for the whole row and every channel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void DenseLut(DenseLayer L, DenseSlot s, int oh, int n, Worker wk)
     {
@@ -498,19 +498,10 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             byte* rowBase = buf + n * v.ImageBytes + (long)(oh * spec.StrideH - spec.PadH + v.PadH) * v.Wp * cp;
             float* cstRow = cstB + (long)windows.Row[oh] * windows.ColRanges.Count * outC;
-            int done = 0;
-            while (done < ow)
-            {
-                int start = LutKernels.TileStart(done, ow, out int px);
-                byte* input = rowBase + (long)(start * spec.StrideW - spec.PadW + v.PadW) * cp;
-                LutKernels.Tables(input, pixelStride, px, actOff, steps, tables);
-                for (int b = 0; b * LutKernels.Block < outC; b++)
-                    LutKernels.Run(tables, index + (long)b * steps * planes * LutKernels.Block, steps, planes, s.LutByteSteps, s.LutWordChunks,
-                        acc + start * rowInts + b * LutKernels.Block, rowInts);
-                done = start + px;
-            }
+            byte* row0 = rowBase + (long)(v.PadW - spec.PadW) * cp; // pixel 0's window
+            LutKernels.Row(row0, pixelStride, ow, actOff, steps, tables, index, planes, s.LutByteSteps, s.LutWordChunks, outC, acc);
             if (SkipEpilogue) return;
-            if (times != 0) RowWindowSums(rowBase + (long)(v.PadW - spec.PadW) * cp, v.Wp * cp, cp, spec.KernelH, spec.KernelW, spec.StrideW, ow, times, columns, adds);
+            if (times != 0) RowWindowSums(row0, v.Wp * cp, cp, spec.KernelH, spec.KernelW, spec.StrideW, ow, times, columns, adds);
             // the whole row, every channel, in one epilogue call: per group of 32 channels, on a 14-pixel row the
             // call's setup had cost about as much as its 28 vectors of work
             var epi = new EpilogueTile

@@ -41,25 +41,16 @@ internal static unsafe class KernelTuning
         return candidates[Array.IndexOf(ticks, ticks.Min())];
     }
 
-    /// <summary>The lookup path over the same rows, as the session runs it: per tile the tables, then every 64-channel block.</summary>
+    /// <summary>The lookup path over the same rows, through the session's own row walk (<see cref="LutKernels.Row"/>).</summary>
     static long TimeLut(DenseSlot s, LayerSpec l, CodeView view, int steps, int outW, int rows, byte[] image, int[] actOff, int[] acc, byte[] tables)
     {
-        int rowInts = LutKernels.PixelInts(l.OutChannels);
         fixed (byte* img = image, index = s.LutIndex, tab = tables)
         fixed (int* off = actOff, a = acc)
         {
             long t0 = Stopwatch.GetTimestamp();
             for (int r = 0; r < rows; r++)
-                for (int done = 0; done < outW;)
-                {
-                    int start = LutKernels.TileStart(done, outW, out int px);
-                    byte* input = img + ((long)(r * l.StrideH + view.PadH - l.PadH) * view.Wp + start * l.StrideW + view.PadW - l.PadW) * view.Cp;
-                    LutKernels.Tables(input, l.StrideW * view.Cp, px, off, steps, tab);
-                    for (int b = 0; b * LutKernels.Block < l.OutChannels; b++)
-                        LutKernels.Run(tab, index + (long)b * steps * s.LutPlanes * LutKernels.Block, steps, s.LutPlanes, s.LutByteSteps,
-                            s.LutWordChunks, a + start * rowInts + b * LutKernels.Block, rowInts);
-                    done = start + px;
-                }
+                LutKernels.Row(img + ((long)(r * l.StrideH + view.PadH - l.PadH) * view.Wp + view.PadW - l.PadW) * view.Cp, l.StrideW * view.Cp,
+                    outW, off, steps, tab, index, s.LutPlanes, s.LutByteSteps, s.LutWordChunks, l.OutChannels, a);
             return Stopwatch.GetTimestamp() - t0;
         }
     }

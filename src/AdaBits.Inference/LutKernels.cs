@@ -35,6 +35,26 @@ internal static unsafe class LutKernels
         return Math.Min(done, ow - px);
     }
 
+    /// <summary>
+    /// The dot products of one output row, every channel: per tile the tables, then every 64-channel block, into
+    /// acc laid out [pixel][block][64] (<see cref="PixelInts"/> ints a pixel). row0: pixel 0's window; pixelStride:
+    /// the bytes between two pixels' windows. The session runs rows through it and the load-time tuner times it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Row(byte* row0, int pixelStride, int ow, int* actOff, int steps, byte* tables, byte* index, int planes,
+        int byteSteps, int wordChunks, int outChannels, int* acc)
+    {
+        int rowInts = PixelInts(outChannels);
+        for (int done = 0; done < ow;)
+        {
+            int start = TileStart(done, ow, out int px);
+            Tables(row0 + (long)start * pixelStride, pixelStride, px, actOff, steps, tables);
+            for (int b = 0; b * Block < outChannels; b++)
+                Run(tables, index + (long)b * steps * planes * Block, steps, planes, byteSteps, wordChunks, acc + start * rowInts + b * Block, rowInts);
+            done = start + px;
+        }
+    }
+
     /// <summary>Pixels of a row's accumulators: a tile writes 4 even where the row is narrower.</summary>
     public static int RowPixels(int ow) => Math.Max(ow, TilePixels);
 
